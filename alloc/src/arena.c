@@ -1,0 +1,276 @@
+#include "arena.h"
+
+#include <string.h>
+
+#include "base.h"
+#include "report.h"
+
+#define DESC_BATCH 64
+
+struct arena *arena_new(unsigned index) {
+    struct arena *a = base_alloc(sizeof(*a));
+    if (a == NULL)
+        return NULL;
+    lock_init(&a->lock);
+    a->index = index;
+    for (unsigned i = 0; i < NSMALL; i++)
+        lock_init(&a->bins[i].lock);
+    return a;
+}
+
+/* Makes sure the pool holds n descriptors, so that a run split cannot fail
+ * halfway. */
+static bool desc_reserve(struct arena *a, unsigned n) {
+    unsigned have = 0;
+    for (struct run *r = a->pool; r != NULL && have < n; r = (struct run *)r->node.left)
+        have++;
+    if (have >= n)
+        return true;
+    struct run *batch = base_alloc(DESC_BATCH * sizeof(struct run));
+    if (batch == NULL)
+        return false;
+    for (unsigned i = 0; i < DESC_BATCH; i++) {
+        batch[i].node.left = &a->pool->node;
+        a->pool = &batch[i];
+    }
+    return true;
+}
+
+static struct run *desc_get(struct arena *a) {
+    struct run *r = a->pool;
+    qassert(r != NULL);
+    a->pool = (struct run *)r->node.left;
+    return r;
+}
+
+static void desc_put(struct arena *a, struct run *r) {
+    r->kind = RUN_UNUSED;
+    r->node.left = &a->pool->node;
+    a->pool = r;
+}
+
+static void map_set_ends(struct run *r) {
+    struct chunk *c = chunk_of(r->base);
+    size_t first = chunk_page(c, r->base);
+    c->map[first] = r;
+    c->map[first + r->npages - 1] = r;
+}
+
+static void avail_insert(struct arena *a, struct run *r) {
+    r->node.key = free_run_key(r);
+    tree_insert(&a->avail, &r->node);
+    map_set_ends(r);
+    if (r->kind == RUN_FREE_DIRTY)
+        a->ndirty += r->npages;
+}
+
+static void avail_remove(struct arena *a, struct run *r) {
+    tree_remove(&a->avail, &r->node);
+    if (r->kind == RUN_FREE_DIRTY)
+        a->ndirty -= r->npages;
+}
+
+/* A fresh chunk: one clean free run over all its pages. */
+static bool arena_add_chunk(struct arena *a) {
+    if (!desc_reserve(a, 1))
+        return false;
+    struct chunk *c = chunk_alloc(a);
+    if (c == NULL)
+        return false;
+    struct run *r = desc_get(a);
+    r->base = chunk_page_addr(c, 0);
+    r->npages = RUN_PAGES_MAX;
+    r->kind = RUN_FREE_CLEAN;
+    avail_insert(a, r);
+    a->nchunks++;
+    return true;
+}
+
+/* A wholly free chunk beyond the spare: drop its runs and unmap it. */
+static void arena_release_chunk(struct arena *a, struct chunk *c) {
+    for (size_t page = 0; page < RUN_PAGES_MAX;) {
+        struct run *r = c->map[page];
+        qassert(r->kind == RUN_FREE_CLEAN || r->kind == RUN_FREE_DIRTY);
+        page += r->npages;
+        avail_remove(a, r);
+        desc_put(a, r);
+    }
+    a->nchunks--;
+    chunk_dealloc(c);
+}
+
+struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, enum run_kind kind,
+                            unsigned cls, bool *zeroed) {
+    size_t need = npages + align_pages - 1;
+    if (need > RUN_PAGES_MAX || !desc_reserve(a, 2))
+        return NULL;
+    struct tree_node *n = tree_lower_bound(&a->avail, (uint64_t)need << 40);
+    if (n == NULL) {
+        if (!arena_add_chunk(a))
+            return NULL;
+        n = tree_lower_bound(&a->avail, (uint64_t)need << 40);
+    }
+    struct run *r = (struct run *)n;
+    avail_remove(a, r);
+    uint8_t free_kind = r->kind;
+    struct chunk *c = chunk_of(r->base);
+
+    char *start = (char *)align_up((uintptr_t)r->base, align_pages << LG_PAGE);
+    size_t lead = (size_t)(start - r->base) >> LG_PAGE;
+    size_t trail = r->npages - lead - npages;
+    if (lead != 0) {
+        struct run *l = desc_get(a);
+        l->base = r->base;
+        l->npages = (uint32_t)lead;
+        l->kind = free_kind;
+        avail_insert(a, l);
+    }
+    if (trail != 0) {
+        struct run *t = desc_get(a);
+        t->base = start + (npages << LG_PAGE);
+        t->npages = (uint32_t)trail;
+        t->kind = free_kind;
+        avail_insert(a, t);
+    }
+    r->base = start;
+    r->npages = (uint32_t)npages;
+    r->kind = kind;
+    r->cls = (uint8_t)cls;
+    if (kind == RUN_SMALL) {
+        size_t first = chunk_page(c, start);
+        for (size_t i = 0; i < npages; i++)
+            c->map[first + i] = r;
+    } else {
+        map_set_ends(r);
+    }
+    if (c->nalloc_pages == 0 && a->spare == c)
+        a->spare = NULL;
+    c->nalloc_pages += npages;
+    a->nactive += npages;
+    *zeroed = free_kind == RUN_FREE_CLEAN;
+    return r;
+}
+
+void arena_run_dalloc(struct arena *a, struct run *r) {
+    struct chunk *c = chunk_of(r->base);
+    size_t first = chunk_page(c, r->base);
+    size_t end = first + r->npages;
+    c->nalloc_pages -= r->npages;
+    a->nactive -= r->npages;
+    r->kind = RUN_FREE_DIRTY;
+
+    /* Coalesce with free neighbours of the same kind: dirty and clean runs
+     * stay apart so that clean pages keep reading as zero. */
+    if (first > 0) {
+        struct run *left = c->map[first - 1];
+        if (left->kind == RUN_FREE_DIRTY && left->base + ((size_t)left->npages << LG_PAGE) == r->base) {
+            avail_remove(a, left);
+            left->npages += r->npages;
+            desc_put(a, r);
+            r = left;
+        }
+    }
+    if (end < RUN_PAGES_MAX) {
+        struct run *right = c->map[end];
+        if (right->kind == RUN_FREE_DIRTY && right->base == r->base + ((size_t)r->npages << LG_PAGE)) {
+            avail_remove(a, right);
+            r->npages += right->npages;
+            desc_put(a, right);
+        }
+    }
+    avail_insert(a, r);
+
+    if (c->nalloc_pages == 0) {
+        if (a->spare == NULL)
+            a->spare = c;
+        else
+            arena_release_chunk(a, c);
+    }
+}
+
+void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero) {
+    size_t npages = page_ceil(size) >> LG_PAGE;
+    size_t align_pages = align > PAGE ? align >> LG_PAGE : 1;
+    bool zeroed;
+    lock_acquire(&a->lock);
+    struct run *r = arena_run_alloc(a, npages, align_pages, RUN_LARGE, 0, &zeroed);
+    lock_release(&a->lock);
+    if (r == NULL)
+        return NULL;
+    if (zero && !zeroed)
+        memset(r->base, 0, npages << LG_PAGE);
+    return r->base;
+}
+
+void arena_free_large(struct arena *a, struct run *r) {
+    lock_acquire(&a->lock);
+    arena_run_dalloc(a, r);
+    lock_release(&a->lock);
+}
+
+static bool shrink_large(struct arena *a, struct run *r, size_t npages) {
+    if (!desc_reserve(a, 1))
+        return false;
+    struct run *tail = desc_get(a);
+    tail->base = r->base + (npages << LG_PAGE);
+    tail->npages = r->npages - (uint32_t)npages;
+    tail->kind = RUN_LARGE;
+    r->npages = (uint32_t)npages;
+    map_set_ends(r);
+    map_set_ends(tail);
+    arena_run_dalloc(a, tail);
+    return true;
+}
+
+static bool grow_large(struct arena *a, struct run *r, size_t npages) {
+    struct chunk *c = chunk_of(r->base);
+    size_t end = chunk_page(c, r->base) + r->npages;
+    size_t extra = npages - r->npages;
+    if (end >= RUN_PAGES_MAX)
+        return false;
+    struct run *next = c->map[end];
+    if ((next->kind != RUN_FREE_CLEAN && next->kind != RUN_FREE_DIRTY) ||
+        next->base != r->base + ((size_t)r->npages << LG_PAGE) || next->npages < extra)
+        return false;
+    avail_remove(a, next);
+    if (next->npages > extra) {
+        next->base += extra << LG_PAGE;
+        next->npages -= (uint32_t)extra;
+        avail_insert(a, next);
+    } else {
+        desc_put(a, next);
+    }
+    r->npages = (uint32_t)npages;
+    map_set_ends(r);
+    c->nalloc_pages += extra;
+    a->nactive += extra;
+    return true;
+}
+
+bool arena_resize_large(struct arena *a, struct run *r, size_t size) {
+    size_t npages = page_ceil(size) >> LG_PAGE;
+    if (npages == r->npages)
+        return true;
+    lock_acquire(&a->lock);
+    bool ok = npages < r->npages ? shrink_large(a, r, npages) : grow_large(a, r, npages);
+    lock_release(&a->lock);
+    return ok;
+}
+
+void arena_prefork(struct arena *a) {
+    for (unsigned i = 0; i < NSMALL; i++)
+        lock_acquire(&a->bins[i].lock);
+    lock_acquire(&a->lock);
+}
+
+void arena_postfork_parent(struct arena *a) {
+    lock_release(&a->lock);
+    for (unsigned i = NSMALL; i-- > 0;)
+        lock_release(&a->bins[i].lock);
+}
+
+void arena_postfork_child(struct arena *a) {
+    lock_init(&a->lock);
+    for (unsigned i = 0; i < NSMALL; i++)
+        lock_init(&a->bins[i].lock);
+}

@@ -1,0 +1,17 @@
+/* Metadata memory: run descriptors, huge records, arenas, registry leaves.
+ * Bump-allocated from mappings of its own and never returned, so a stale
+ * pointer to a descriptor always points at readable memory. */
+#ifndef QUARRY_BASE_H
+#define QUARRY_BASE_H
+
+#include "common.h"
+#include "lock.h"
+
+/* Zeroed, aligned to 64 bytes; NULL when the kernel has no memory. */
+void *base_alloc(size_t size);
+/* Bytes of metadata mapped so far. */
+size_t base_mapped(void);
+
+extern lock_t base_lock;
+
+#endif

@@ -1,0 +1,117 @@
+#include "init.h"
+
+#include <pthread.h>
+
+#include "base.h"
+#include "huge.h"
+#include "lock.h"
+#include "os.h"
+#include "rtree.h"
+
+unsigned narenas;
+struct arena **arenas;
+_Thread_local struct arena *thread_arena;
+
+/* Guards start-up and the arena table (creation and thread counts). */
+static lock_t init_lock = LOCK_INITIALIZER;
+static bool initialized;
+static pthread_key_t thread_key;
+
+static void thread_exit(void *arg) {
+    struct arena *a = arg;
+    lock_acquire(&init_lock);
+    a->nthreads--;
+    lock_release(&init_lock);
+    /* thread_arena stays set: destructors that run after this one may
+     * still allocate, and must not bind (and count) the thread again. */
+}
+
+static void prefork(void) {
+    lock_acquire(&init_lock);
+    for (unsigned i = 0; i < narenas; i++)
+        if (arenas[i] != NULL)
+            arena_prefork(arenas[i]);
+    lock_acquire(&huge_lock);
+    lock_acquire(&rtree_lock);
+    lock_acquire(&base_lock);
+}
+
+static void postfork_parent(void) {
+    lock_release(&base_lock);
+    lock_release(&rtree_lock);
+    lock_release(&huge_lock);
+    for (unsigned i = narenas; i-- > 0;)
+        if (arenas[i] != NULL)
+            arena_postfork_parent(arenas[i]);
+    lock_release(&init_lock);
+}
+
+/* The child has one thread, the one that forked, and it holds every lock:
+ * make them new. */
+static void postfork_child(void) {
+    lock_init(&base_lock);
+    lock_init(&rtree_lock);
+    lock_init(&huge_lock);
+    for (unsigned i = 0; i < narenas; i++)
+        if (arenas[i] != NULL)
+            arena_postfork_child(arenas[i]);
+    lock_init(&init_lock);
+}
+
+/* Under init_lock. */
+static bool init_locked(void) {
+    unsigned n = 4 * os_ncpus();
+    struct arena **table = base_alloc(n * sizeof(*table));
+    if (table == NULL)
+        return false;
+    if (pthread_key_create(&thread_key, thread_exit) != 0)
+        return false;
+    arenas = table;
+    narenas = n;
+    return true;
+}
+
+/* Under init_lock: the arena with the fewest threads, creating one while
+ * some slot is still empty and every existing arena has a thread. */
+static struct arena *pick_arena(void) {
+    struct arena *best = NULL;
+    unsigned i;
+    for (i = 0; i < narenas && arenas[i] != NULL; i++)
+        if (best == NULL || arenas[i]->nthreads < best->nthreads)
+            best = arenas[i];
+    if ((best == NULL || best->nthreads > 0) && i < narenas) {
+        struct arena *fresh = arena_new(i);
+        if (fresh != NULL) {
+            __atomic_store_n(&arenas[i], fresh, __ATOMIC_RELEASE);
+            best = fresh;
+        }
+    }
+    return best;
+}
+
+struct arena *arena_choose_slow(void) {
+    bool first = false;
+    lock_acquire(&init_lock);
+    if (!initialized) {
+        if (!init_locked()) {
+            lock_release(&init_lock);
+            return NULL;
+        }
+        initialized = true;
+        first = true;
+    }
+    struct arena *a = pick_arena();
+    if (a != NULL)
+        a->nthreads++;
+    lock_release(&init_lock);
+    if (a == NULL)
+        return NULL;
+    /* Set before pthread_setspecific, which may itself allocate. */
+    thread_arena = a;
+    pthread_setspecific(thread_key, a);
+    if (first) {
+        /* Outside init_lock: glibc's pthread_atfork may call malloc. */
+        pthread_atfork(prefork, postfork_parent, postfork_child);
+    }
+    return a;
+}

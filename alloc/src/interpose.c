@@ -1,0 +1,37 @@
+/*
+ * The standard names, for LD_PRELOAD: only libquarry.so is built from this
+ * file. Each name is an alias of the quarry_* function (same code, same
+ * address), never a wrapper. exports.map lists what the library exports.
+ */
+#include "api.c"
+
+#define ALIAS(target) __attribute__((alias(#target), copy(target), used, visibility("default")))
+
+void *malloc(size_t size) ALIAS(quarry_malloc);
+void *calloc(size_t count, size_t size) ALIAS(quarry_calloc);
+void *realloc(void *ptr, size_t size) ALIAS(quarry_realloc);
+void *reallocarray(void *ptr, size_t count, size_t size) ALIAS(quarry_reallocarray);
+void free(void *ptr) ALIAS(quarry_free);
+int posix_memalign(void **memptr, size_t alignment, size_t size) ALIAS(quarry_posix_memalign);
+void *aligned_alloc(size_t alignment, size_t size) ALIAS(quarry_aligned_alloc);
+void *memalign(size_t alignment, size_t size) ALIAS(quarry_memalign);
+void *valloc(size_t size) ALIAS(quarry_valloc);
+void *pvalloc(size_t size) ALIAS(quarry_pvalloc);
+size_t malloc_usable_size(void *ptr) ALIAS(quarry_malloc_usable_size);
+
+/* glibc's internal names: programs and libraries that call these expect
+ * the process's malloc. */
+void *__libc_malloc(size_t size) ALIAS(quarry_malloc);
+void *__libc_calloc(size_t count, size_t size) ALIAS(quarry_calloc);
+void *__libc_realloc(void *ptr, size_t size) ALIAS(quarry_realloc);
+void __libc_free(void *ptr) ALIAS(quarry_free);
+void *__libc_memalign(size_t alignment, size_t size) ALIAS(quarry_memalign);
+int __posix_memalign(void **memptr, size_t alignment, size_t size) ALIAS(quarry_posix_memalign);
+
+/* For interpose_cxx.cc: the same functions under hidden names, so that the
+ * C++ operators reach them without a trip through the PLT. */
+#define HIDDEN_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("hidden")))
+void *cxx_malloc(size_t size) HIDDEN_ALIAS(quarry_malloc);
+void *cxx_aligned_alloc(size_t alignment, size_t size) HIDDEN_ALIAS(quarry_aligned_alloc);
+void cxx_free(void *ptr) HIDDEN_ALIAS(quarry_free);
+void cxx_free_sized(void *ptr, size_t size) HIDDEN_ALIAS(quarry_free_sized);

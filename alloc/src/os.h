@@ -1,0 +1,24 @@
+/* The operating system, behind one header: only os.c maps, unmaps, advises
+ * or remaps memory. Every call returns NULL/false on failure, never aborts. */
+#ifndef QUARRY_OS_H
+#define QUARRY_OS_H
+
+#include "common.h"
+
+/* Fresh zeroed pages, anywhere. */
+void *os_map(size_t size);
+/* Fresh zeroed pages whose address is a multiple of align (a power of two
+ * >= PAGE); size is a multiple of PAGE. */
+void *os_map_aligned(size_t size, size_t align);
+void os_unmap(void *addr, size_t size);
+/* Give the pages' memory back; the range stays mapped and reads as zero. */
+void os_purge(void *addr, size_t size);
+/* Resize a mapping without moving it; false if the pages after it are taken. */
+bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
+/* Move a mapping's pages to dest (a range already reserved), no copying. */
+bool os_remap_to(void *addr, size_t old_size, size_t new_size, void *dest);
+/* CPUs this process may run on (its affinity mask), at least 1. One system
+ * call, no allocation, no file reading. */
+unsigned os_ncpus(void);
+
+#endif

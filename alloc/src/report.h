@@ -1,0 +1,31 @@
+/* Messages to stderr without stdio or allocation: a fixed buffer, write(2). */
+#ifndef QUARRY_REPORT_H
+#define QUARRY_REPORT_H
+
+#include "common.h"
+
+struct msg {
+    char buf[512];
+    size_t len;
+};
+
+void msg_str(struct msg *m, const char *s);
+void msg_hex(struct msg *m, uintptr_t v);
+void msg_dec(struct msg *m, uintmax_t v);
+/* Appends a newline and writes the message to stderr in one write(2). */
+void msg_emit(struct msg *m);
+
+/* "quarry: <func>(): invalid pointer 0x..." and abort(): a double free, a
+ * free of an interior or foreign pointer, or metadata that contradicts
+ * itself. */
+NORETURN COLD void report_invalid_pointer(const char *func, const void *ptr);
+/* "quarry: <what>" and abort(): an internal invariant does not hold. */
+NORETURN COLD void report_fatal(const char *what);
+
+#define qassert(cond)                                                          \
+    do {                                                                       \
+        if (config_debug && unlikely(!(cond)))                                 \
+            report_fatal("assertion failed: " #cond " (" __FILE__ ")");        \
+    } while (0)
+
+#endif

@@ -1,0 +1,26 @@
+#include "rtree.h"
+
+#include "base.h"
+
+void **rtree_root[(size_t)1 << RTREE_ROOT_BITS];
+lock_t rtree_lock = LOCK_INITIALIZER;
+
+bool rtree_set(uintptr_t chunk_addr, void *value) {
+    if (chunk_addr >> RTREE_ADDR_BITS != 0)
+        return false;
+    size_t root_index = chunk_addr >> (LG_CHUNK + RTREE_LEAF_BITS);
+    size_t leaf_index = (chunk_addr >> LG_CHUNK) & (((size_t)1 << RTREE_LEAF_BITS) - 1);
+    lock_acquire(&rtree_lock);
+    void **leaf = rtree_root[root_index];
+    if (leaf == NULL) {
+        leaf = base_alloc(sizeof(void *) << RTREE_LEAF_BITS);
+        if (leaf == NULL) {
+            lock_release(&rtree_lock);
+            return false;
+        }
+        __atomic_store_n(&rtree_root[root_index], leaf, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&leaf[leaf_index], value, __ATOMIC_RELEASE);
+    lock_release(&rtree_lock);
+    return true;
+}

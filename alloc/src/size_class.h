@@ -1,0 +1,32 @@
+/* Size classes: 28 small classes fixed by the specification, large classes
+ * of whole pages, huge above the largest large run. The tables come from
+ * alloc/gen_size_classes.py (size_classes.h in the build directory). */
+#ifndef QUARRY_SIZE_CLASS_H
+#define QUARRY_SIZE_CLASS_H
+
+#include "common.h"
+#include "size_classes.h"
+
+struct size_class {
+    uint32_t size;
+    uint16_t run_pages;
+    uint16_t nregs;
+    /* ceil(2^32 / size): region index = (offset * recip) >> 32. */
+    uint32_t recip;
+};
+
+extern const struct size_class size_classes[NSMALL];
+extern const uint8_t size_to_class_table[SMALL_MAX / 8 + 1];
+
+/* size <= SMALL_MAX */
+static ALWAYS_INLINE unsigned size_to_class(size_t size) {
+    return size_to_class_table[(size + 7) >> 3];
+}
+
+static ALWAYS_INLINE size_t class_size(unsigned cls) { return size_classes[cls].size; }
+
+static ALWAYS_INLINE uint32_t class_region_index(unsigned cls, size_t offset) {
+    return (uint32_t)(((uint64_t)offset * size_classes[cls].recip) >> 32);
+}
+
+#endif
