@@ -35,7 +35,7 @@ static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
         size = 1;
     size_t align_slack = align > PAGE ? align - PAGE : 0;
     void *p;
-    if (page_ceil(size) <= LARGE_MAX - align_slack)
+    if (align_slack < LARGE_MAX && page_ceil(size) <= LARGE_MAX - align_slack)
         p = arena_malloc_large(a, size, align, zero);
     else
         p = huge_malloc(size, align);

@@ -1,0 +1,179 @@
+/* Page map, small runs and bins, large placement and coalescing. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "bin.h"
+#include "init.h"
+#include "quarry.h"
+#include "rtree.h"
+
+static struct arena *my_arena(void) {
+    void *p = quarry_malloc(1);
+    quarry_free(p);
+    cr_assert_not_null(thread_arena);
+    return thread_arena;
+}
+
+Test(page_map, small_and_large_runs_are_recorded_for_their_pages) {
+    struct arena *a = my_arena();
+    for (unsigned cls = 0; cls < NSMALL; cls++) {
+        char *p = quarry_malloc(class_size(cls));
+        struct chunk *c = chunk_of(p);
+        cr_assert_eq(rtree_get((uintptr_t)p), RTREE_ARENA_CHUNK);
+        cr_assert_eq(c->arena, a);
+        struct run *r = c->map[chunk_page(c, p)];
+        cr_assert_eq(r->kind, RUN_SMALL);
+        cr_assert_eq(r->cls, cls);
+        cr_assert_eq(r->npages, size_classes[cls].run_pages);
+        cr_assert(p >= r->base && p < r->base + r->npages * PAGE);
+        /* Every page of a small run names the run. */
+        for (size_t i = 0; i < r->npages; i++)
+            cr_assert_eq(c->map[chunk_page(c, r->base) + i], r);
+        quarry_free(p);
+    }
+    char *big = quarry_malloc(10 * PAGE);
+    struct chunk *c = chunk_of(big);
+    struct run *r = c->map[chunk_page(c, big)];
+    cr_assert_eq(r->kind, RUN_LARGE);
+    cr_assert_eq(r->base, big);
+    cr_assert_eq(r->npages, 10);
+    cr_assert_eq(c->map[chunk_page(c, big) + 9], r, "last page of a large run names it");
+    quarry_free(big);
+}
+
+Test(bins, regions_come_lowest_address_first_and_freed_ones_are_reused_first) {
+    unsigned cls = size_to_class(48);
+    size_t n = size_classes[cls].nregs;
+    char **p = malloc(n * 3 * sizeof(*p));
+    for (size_t i = 0; i < n * 3; i++)
+        p[i] = quarry_malloc(48);
+    /* Within one run, consecutive regions. */
+    struct run *r = chunk_of(p[0])->map[chunk_page(chunk_of(p[0]), p[0])];
+    size_t first = (size_t)(p[0] - r->base) / 48;
+    for (size_t i = 1; i + first < n; i++)
+        cr_assert_eq(p[i], p[0] + i * 48);
+    /* Free two regions of a full run: the lower comes back first. */
+    quarry_free(p[n + 7]);
+    quarry_free(p[n + 3]);
+    char *q1 = quarry_malloc(40);
+    char *q2 = quarry_malloc(48);
+    cr_assert(q1 == p[n + 3] || q1 < p[n + 3], "expected the lowest free region");
+    cr_assert(q2 <= p[n + 7]);
+    quarry_free(q1);
+    quarry_free(q2);
+    for (size_t i = 0; i < n * 3; i++)
+        if (i != n + 7 && i != n + 3)
+            quarry_free(p[i]);
+    free(p);
+}
+
+Test(bins, an_emptied_run_gives_its_pages_back) {
+    struct arena *a = my_arena();
+    unsigned cls = size_to_class(1024);
+    size_t n = size_classes[cls].nregs;
+    void *p[64];
+    lock_acquire(&a->lock);
+    size_t before = a->nactive;
+    lock_release(&a->lock);
+    for (size_t i = 0; i < 4 * n; i++)
+        p[i] = quarry_malloc(1024);
+    lock_acquire(&a->lock);
+    size_t during = a->nactive;
+    lock_release(&a->lock);
+    cr_assert_geq(during, before + 3 * size_classes[cls].run_pages);
+    for (size_t i = 0; i < 4 * n; i++)
+        quarry_free(p[i]);
+    lock_acquire(&a->lock);
+    size_t after = a->nactive;
+    lock_release(&a->lock);
+    cr_assert_leq(after, before, "pages of emptied runs still active: %zu > %zu", after, before);
+}
+
+Test(large, neighbours_coalesce_and_best_fit_reuses_the_hole) {
+    /* Three adjacent runs; freeing them all leaves one free run that a
+     * request for their total size gets back whole. */
+    char *a = quarry_malloc(5 * PAGE);
+    char *b = quarry_malloc(6 * PAGE);
+    char *c = quarry_malloc(7 * PAGE);
+    char *guard = quarry_malloc(PAGE * 2);
+    cr_assert_eq(b, a + 5 * PAGE);
+    cr_assert_eq(c, b + 6 * PAGE);
+    quarry_free(b);
+    quarry_free(a);
+    quarry_free(c);
+    char *whole = quarry_malloc(18 * PAGE);
+    cr_assert_eq(whole, a, "coalesced run not reused");
+    quarry_free(whole);
+    /* Best fit: a 3-page hole is preferred to a larger one for 3 pages. */
+    char *x = quarry_malloc(8 * PAGE);
+    char *sep1 = quarry_malloc(PAGE);
+    char *y = quarry_malloc(3 * PAGE);
+    char *sep2 = quarry_malloc(PAGE);
+    quarry_free(x);
+    quarry_free(y);
+    char *z = quarry_malloc(3 * PAGE);
+    cr_assert_eq(z, y, "best fit should take the 3-page hole");
+    quarry_free(z);
+    quarry_free(sep1);
+    quarry_free(sep2);
+    quarry_free(guard);
+}
+
+Test(large, realloc_grows_into_free_pages_and_shrinks_in_place) {
+    char *p = quarry_malloc(4 * PAGE);
+    char *next = quarry_malloc(4 * PAGE);
+    char *guard = quarry_malloc(PAGE);
+    memset(p, 0xab, 4 * PAGE);
+    quarry_free(next);
+    char *q = quarry_realloc(p, 7 * PAGE);
+    cr_assert_eq(q, p, "should grow in place into the freed neighbour");
+    cr_assert_eq(quarry_malloc_usable_size(q), 7 * PAGE);
+    for (size_t i = 0; i < 4 * PAGE; i++)
+        cr_assert_eq((unsigned char)q[i], 0xab);
+    char *r = quarry_realloc(q, 2 * PAGE);
+    cr_assert_eq(r, p, "shrinking stays in place");
+    cr_assert_eq(quarry_malloc_usable_size(r), 2 * PAGE);
+    /* The cut-off tail is free again. */
+    char *t = quarry_malloc(5 * PAGE);
+    cr_assert_eq(t, p + 2 * PAGE);
+    quarry_free(t);
+    quarry_free(r);
+    quarry_free(guard);
+}
+
+Test(large, an_emptied_chunk_is_kept_as_the_spare_and_others_unmapped) {
+    struct arena *a = my_arena();
+    size_t chunks_before = a->nchunks;
+    /* Each of these fills most of a chunk, so each takes a chunk of its own. */
+    void *p[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = quarry_malloc(LARGE_MAX - 64 * PAGE);
+    cr_assert_geq(a->nchunks, chunks_before + 3);
+    for (int i = 0; i < 4; i++)
+        quarry_free(p[i]);
+    cr_assert_leq(a->nchunks, chunks_before + 1, "emptied chunks beyond one spare must be unmapped");
+    cr_assert_not_null(a->spare);
+}
+
+Test(huge, chunk_aligned_registered_and_resized_without_losing_contents) {
+    size_t size = 3 * CHUNK + 12345;
+    unsigned char *p = quarry_malloc(size);
+    cr_assert_not_null(p);
+    cr_assert_eq((uintptr_t)p & CHUNK_MASK, 0);
+    cr_assert_neq(rtree_get((uintptr_t)p), NULL);
+    cr_assert_eq(quarry_malloc_usable_size(p), page_ceil(size));
+    for (size_t i = 0; i < size; i += 4096)
+        p[i] = (unsigned char)(i >> 12);
+    unsigned char *q = quarry_realloc(p, 9 * CHUNK);
+    cr_assert_not_null(q);
+    cr_assert_eq((uintptr_t)q & CHUNK_MASK, 0);
+    for (size_t i = 0; i < size; i += 4096)
+        cr_assert_eq(q[i], (unsigned char)(i >> 12));
+    unsigned char *r = quarry_realloc(q, 2 * CHUNK);
+    cr_assert_eq(r, q, "shrinking a huge block stays in place");
+    cr_assert_eq(quarry_malloc_usable_size(r), 2 * CHUNK);
+    quarry_free(r);
+    if (q != p)
+        cr_assert_null(rtree_get((uintptr_t)p), "old mapping still registered");
+    cr_assert_null(rtree_get((uintptr_t)r), "freed huge block still registered");
+}

@@ -1,0 +1,110 @@
+/* Size classes: the table of the specification, the size -> class lookup,
+ * the run sizes chosen for each class, and the reciprocal division. */
+#include <criterion/criterion.h>
+
+#include "arena.h"
+#include "quarry.h"
+#include "size_class.h"
+
+static const uint32_t spec_sizes[NSMALL] = {
+    8,   16,  32,  48,  64,   80,   96,   112,  128,  160,  192,  224,  256,  320,
+    384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584,
+};
+
+/* The class a size belongs in, by a linear search the table must agree with. */
+static unsigned reference_class(size_t size) {
+    unsigned c = 0;
+    while (spec_sizes[c] < size)
+        c++;
+    return c;
+}
+
+Test(size_class, table_is_the_specification) {
+    cr_assert_eq(NSMALL, 28);
+    for (unsigned c = 0; c < NSMALL; c++)
+        cr_assert_eq(class_size(c), spec_sizes[c], "class %u", c);
+    cr_assert_eq(SMALL_MAX, 3584);
+}
+
+Test(size_class, every_small_size_maps_to_the_smallest_fitting_class) {
+    for (size_t s = 0; s <= SMALL_MAX; s++)
+        cr_assert_eq(size_to_class(s), reference_class(s), "size %zu", s);
+    cr_assert_eq(class_size(size_to_class(24)), 32);
+    cr_assert_eq(class_size(size_to_class(130)), 160);
+    cr_assert_eq(class_size(size_to_class(17)), 32);
+}
+
+Test(size_class, runs_hold_whole_regions_with_little_waste) {
+    for (unsigned c = 0; c < NSMALL; c++) {
+        const struct size_class *sc = &size_classes[c];
+        size_t run = (size_t)sc->run_pages * PAGE;
+        cr_assert_eq(sc->nregs, run / sc->size, "class %u", c);
+        cr_assert_leq(sc->nregs, RUN_MAX_REGIONS);
+        cr_assert_geq(sc->nregs, 8, "class %u: descriptor would cost more than a region", c);
+        cr_assert_leq((run - sc->nregs * sc->size) * 64, run, "class %u wastes more than 1/64", c);
+    }
+}
+
+Test(size_class, reciprocal_gives_the_exact_region_index) {
+    for (unsigned c = 0; c < NSMALL; c++) {
+        size_t run = (size_t)size_classes[c].run_pages * PAGE;
+        for (size_t off = 0; off < run; off++)
+            cr_assert_eq(class_region_index(c, off), off / class_size(c), "class %u offset %zu", c, off);
+    }
+}
+
+/* Through the public API: every size up to the first large one, and every
+ * page boundary of the large range (and one byte either side), lands in the
+ * class the specification names. */
+Test(size_class, usable_size_of_every_size) {
+    for (size_t s = 0; s <= SMALL_MAX + 1; s++) {
+        void *p = quarry_malloc(s);
+        cr_assert_not_null(p);
+        size_t want = s <= SMALL_MAX ? spec_sizes[reference_class(s)] : PAGE;
+        cr_assert_eq(quarry_malloc_usable_size(p), want, "size %zu", s);
+        quarry_free(p);
+    }
+    for (size_t pages = 1; pages <= RUN_PAGES_MAX; pages++) {
+        for (size_t s = pages * PAGE - 1; s <= pages * PAGE + 1; s++) {
+            if (s <= SMALL_MAX)
+                continue;
+            void *p = quarry_malloc(s);
+            cr_assert_not_null(p);
+            size_t want = page_ceil(s); /* large, or huge past LARGE_MAX */
+            cr_assert_eq(quarry_malloc_usable_size(p), want, "size %zu", s);
+            quarry_free(p);
+        }
+    }
+    /* The first huge sizes: their own chunk-aligned mapping. */
+    size_t sizes[] = {LARGE_MAX + 1, CHUNK, CHUNK + 1};
+    for (size_t i = 0; i < 3; i++) {
+        void *p = quarry_malloc(sizes[i]);
+        cr_assert_not_null(p);
+        cr_assert_eq((uintptr_t)p & CHUNK_MASK, 0, "huge block not chunk-aligned");
+        cr_assert_eq(quarry_malloc_usable_size(p), page_ceil(sizes[i]));
+        quarry_free(p);
+    }
+}
+
+Test(size_class, worked_example_of_a_key_value_store) {
+    /* 90,000 entries of 24 + 16 + 16 + 16 bytes and a bucket array of
+     * 131,072 pointers. */
+    enum { N = 90000 };
+    static void *blocks[N * 4];
+    size_t sizes[4] = {24, 16, 16, 16};
+    size_t total = 0;
+    for (size_t i = 0; i < N * 4; i++) {
+        blocks[i] = quarry_malloc(sizes[i % 4]);
+        cr_assert_not_null(blocks[i]);
+        total += quarry_malloc_usable_size(blocks[i]);
+    }
+    void *buckets = quarry_malloc(131072 * 8);
+    total += quarry_malloc_usable_size(buckets);
+    cr_assert_eq(total, 8248576);
+    void *p = quarry_malloc(130);
+    cr_assert_eq(quarry_malloc_usable_size(p), 160);
+    quarry_free(p);
+    quarry_free(buckets);
+    for (size_t i = 0; i < N * 4; i++)
+        quarry_free(blocks[i]);
+}

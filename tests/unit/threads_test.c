@@ -1,0 +1,149 @@
+/* Threads and fork: arena binding, frees from other threads, and a child
+ * forked from a busy multi-threaded parent. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "quarry.h"
+
+static void *bind_and_report(void *arg) {
+    void *p = quarry_malloc(16);
+    quarry_free(p);
+    *(struct arena **)arg = thread_arena;
+    return NULL;
+}
+
+static pthread_barrier_t together;
+
+static void *bind_and_wait(void *arg) {
+    bind_and_report(arg);
+    /* Stay alive until all are bound, so none inherits another's arena. */
+    pthread_barrier_wait(&together);
+    return NULL;
+}
+
+Test(threads, concurrent_threads_get_different_arenas) {
+    enum { N = 4 };
+    pthread_t t[N];
+    struct arena *got[N];
+    pthread_barrier_init(&together, NULL, N);
+    for (int i = 0; i < N; i++)
+        pthread_create(&t[i], NULL, bind_and_wait, &got[i]);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_geq(narenas, 4u, "4 arenas per CPU");
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(got[i], got[j], "threads %d and %d share an arena", i, j);
+}
+
+Test(threads, a_thread_is_bound_to_an_empty_arena_while_one_is_left) {
+    void *p = quarry_malloc(8);
+    struct arena *mine = thread_arena;
+    struct arena *other = NULL;
+    pthread_t t;
+    pthread_create(&t, NULL, bind_and_report, &other);
+    pthread_join(t, NULL);
+    cr_assert_neq(other, mine, "second thread shares the first's arena while others are empty");
+    /* After it exits its arena is free again and the next thread takes it. */
+    struct arena *third = NULL;
+    pthread_create(&t, NULL, bind_and_report, &third);
+    pthread_join(t, NULL);
+    cr_assert_eq(third, other);
+    quarry_free(p);
+}
+
+#define XFER 20000
+static void *xfer[XFER];
+static atomic_int produced;
+
+static void *producer(void *arg) {
+    (void)arg;
+    for (int i = 0; i < XFER; i++) {
+        size_t size = 8 + (size_t)(i * 37) % 5000;
+        xfer[i] = quarry_malloc(size);
+        memset(xfer[i], i & 0xff, size);
+        atomic_store_explicit(&produced, i + 1, memory_order_release);
+    }
+    return NULL;
+}
+
+Test(threads, blocks_freed_by_another_thread_go_back_to_their_arena) {
+    pthread_t t;
+    pthread_create(&t, NULL, producer, NULL);
+    for (int i = 0; i < XFER; i++) {
+        while (atomic_load_explicit(&produced, memory_order_acquire) <= i)
+            ;
+        unsigned char *p = xfer[i];
+        cr_assert_eq(p[0], (unsigned char)(i & 0xff));
+        quarry_free(p);
+    }
+    pthread_join(t, NULL);
+    /* Every run the producer's arena used is empty again. */
+    for (unsigned i = 0; i < narenas; i++) {
+        struct arena *a = arenas[i];
+        if (a == NULL)
+            continue;
+        lock_acquire(&a->lock);
+        size_t active = a->nactive;
+        lock_release(&a->lock);
+        cr_assert_eq(active, 0, "arena %u still has %zu active pages", i, active);
+    }
+}
+
+static atomic_bool stop;
+
+static void *churn(void *arg) {
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    void *ring[64] = {0};
+    while (!atomic_load(&stop)) {
+        seed = seed * 1103515245 + 12345;
+        unsigned slot = (seed >> 8) % 64;
+        quarry_free(ring[slot]);
+        ring[slot] = quarry_malloc((seed >> 16) % 20000);
+    }
+    for (int i = 0; i < 64; i++)
+        quarry_free(ring[i]);
+    return NULL;
+}
+
+Test(fork, child_of_a_busy_multithreaded_parent_can_allocate_and_free) {
+    enum { N = 3 };
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)(i + 1));
+    char *before[100];
+    for (int i = 0; i < 100; i++) {
+        before[i] = quarry_malloc((size_t)i * 300 + 1);
+        memset(before[i], i, (size_t)i * 300 + 1);
+    }
+    for (int round = 0; round < 20; round++) {
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+            for (int i = 0; i < 100; i++) {
+                if (before[i][0] != (char)i)
+                    _exit(2);
+                quarry_free(before[i]);
+            }
+            void *p[1000];
+            for (int i = 0; i < 1000; i++)
+                p[i] = quarry_malloc((size_t)i * 97 % 70000);
+            for (int i = 0; i < 1000; i++)
+                quarry_free(p[i]);
+            _exit(0);
+        }
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status 0x%x", round, status);
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 100; i++)
+        quarry_free(before[i]);
+}
