@@ -17,6 +17,7 @@
 #include "init.h"
 #include "report.h"
 #include "rtree.h"
+#include "tcache.h"
 
 static COLD void *fail_enomem(void) {
     errno = ENOMEM;
@@ -42,17 +43,13 @@ static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
     return p != NULL ? p : fail_enomem();
 }
 
-static ALWAYS_INLINE void *malloc_small(unsigned cls) {
-    struct arena *a = arena_choose();
-    if (unlikely(a == NULL))
-        return fail_enomem();
-    void *p = bin_malloc(a, cls);
-    return likely(p != NULL) ? p : fail_enomem();
-}
-
+/* Small classes and large classes up to tcache_max_size come from the
+ * thread cache; its slow path sets errno. */
 static ALWAYS_INLINE void *malloc_impl(size_t size) {
     if (likely(size <= SMALL_MAX))
-        return malloc_small(size_to_class(size));
+        return tcache_alloc(size_to_class(size));
+    if (size <= tcache_max_size)
+        return tcache_alloc(tcache_large_bin(page_ceil(size) >> LG_PAGE));
     if (unlikely(size > SIZE_LIMIT))
         return fail_enomem();
     return malloc_pages(size, PAGE, false);
@@ -70,7 +67,7 @@ static void *aligned_malloc(size_t size, size_t align, bool zero) {
         while (cls < NSMALL && (class_size(cls) & (align - 1)) != 0)
             cls++;
         if (cls < NSMALL) {
-            void *p = malloc_small(cls);
+            void *p = tcache_alloc(cls);
             if (zero && p != NULL)
                 memset(p, 0, size);
             return p;
@@ -85,8 +82,8 @@ void *quarry_calloc(size_t count, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(count, size, &total)))
         return fail_enomem();
-    if (likely(total <= SMALL_MAX)) {
-        void *p = malloc_small(size_to_class(total));
+    if (likely(total <= tcache_max_size)) {
+        void *p = malloc_impl(total);
         if (likely(p != NULL))
             memset(p, 0, total);
         return p;
@@ -138,40 +135,66 @@ struct block {
     struct huge *huge;
 };
 
+/* Whether ptr sits in this thread's cache, freed: only blocks that carry
+ * the free key are looked for. */
+static bool is_cached(const void *ptr, unsigned bin) {
+    if (*(const uintptr_t *)ptr != tcache_free_key)
+        return false;
+    struct tcache *tc = thread_tcache;
+    if (bin >= tc->nbins)
+        return false;
+    const struct tcache_bin *b = &tc->bins[bin];
+    for (unsigned i = 0; i < b->count; i++)
+        if (b->items[i] == ptr)
+            return true;
+    return false;
+}
+
+/* A small region's run and index when ptr is the start of one, else NULL.
+ * Pages of the chunk header have no run, so they need no test of their own;
+ * an offset outside the run gives an index past nregs (or a product that
+ * misses offset), so no range test either. */
+static ALWAYS_INLINE struct run *small_region(const void *ptr, uint32_t *idx) {
+    struct chunk *c = chunk_of(ptr);
+    struct run *r = c->map[chunk_page(c, ptr)];
+    if (unlikely(r == NULL) || r->kind != RUN_SMALL)
+        return NULL;
+    size_t offset = (size_t)((const char *)ptr - r->base);
+    *idx = (uint32_t)((offset * r->recip) >> 32);
+    if (unlikely(*idx >= r->nregs || (size_t)*idx * r->region_size != offset))
+        return NULL;
+    return r;
+}
+
 /* Finds what ptr is the start of, or aborts naming func. A small region's
- * liveness is checked here only when check_live is set: free checks it under
- * the bin lock instead. */
-static ALWAYS_INLINE void block_find(const void *ptr, const char *func, bool check_live, struct block *b) {
+ * liveness is checked here only when check_live is set: free checks it when
+ * the block leaves the thread cache instead. */
+static void block_find(const void *ptr, const char *func, bool check_live, struct block *b) {
     void *owner = rtree_get((uintptr_t)ptr);
-    if (likely(owner == RTREE_ARENA_CHUNK)) {
-        struct chunk *c = chunk_of(ptr);
-        if (unlikely((uintptr_t)ptr - (uintptr_t)c < CHUNK_HEADER_PAGES * PAGE))
-            report_invalid_pointer(func, ptr);
-        struct run *r = c->map[chunk_page(c, ptr)];
-        if (unlikely(r == NULL))
-            report_invalid_pointer(func, ptr);
-        if (likely(r->kind == RUN_SMALL)) {
-            size_t offset = (size_t)((const char *)ptr - r->base);
-            unsigned cls = r->cls;
-            uint32_t idx = class_region_index(cls, offset);
-            if (unlikely(offset >= ((size_t)r->npages << LG_PAGE) || idx >= size_classes[cls].nregs ||
-                         (size_t)idx * class_size(cls) != offset))
-                report_invalid_pointer(func, ptr);
-            if (check_live && unlikely(bitmap_get_relaxed(r->bitmap, idx)))
+    if (owner == RTREE_ARENA_CHUNK) {
+        uint32_t idx;
+        struct run *r = small_region(ptr, &idx);
+        if (r != NULL) {
+            if (check_live && (bitmap_get_relaxed(r->bitmap, idx) || is_cached(ptr, r->cls)))
                 report_invalid_pointer(func, ptr);
             b->kind = BLOCK_SMALL;
             b->region = idx;
             b->run = r;
             return;
         }
-        if (likely(r->kind == RUN_LARGE && r->base == ptr)) {
+        struct chunk *c = chunk_of(ptr);
+        r = c->map[chunk_page(c, ptr)];
+        if (r != NULL && r->kind == RUN_LARGE && r->base == ptr) {
+            if (check_live && r->npages <= (tcache_max_size >> LG_PAGE) &&
+                is_cached(ptr, tcache_large_bin(r->npages)))
+                report_invalid_pointer(func, ptr);
             b->kind = BLOCK_LARGE;
             b->run = r;
             return;
         }
         report_invalid_pointer(func, ptr);
     }
-    if (likely(owner != NULL && ((struct huge *)owner)->base == ptr)) {
+    if (owner != NULL && ((struct huge *)owner)->base == ptr) {
         b->kind = BLOCK_HUGE;
         b->huge = owner;
         return;
@@ -190,13 +213,16 @@ static ALWAYS_INLINE size_t block_usable(const struct block *b) {
     }
 }
 
-static ALWAYS_INLINE void block_free(void *ptr, const struct block *b, const char *func) {
+static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
     switch (b->kind) {
     case BLOCK_SMALL:
-        bin_free(chunk_of(ptr)->arena, b->run, b->region, func, ptr);
+        tcache_free(b->run->cls, ptr);
         break;
     case BLOCK_LARGE:
-        arena_free_large(chunk_of(ptr)->arena, b->run);
+        if (b->run->npages <= (tcache_max_size >> LG_PAGE))
+            tcache_free(tcache_large_bin(b->run->npages), ptr);
+        else
+            arena_free_large(chunk_of(ptr)->arena, b->run);
         break;
     default:
         huge_free(b->huge);
@@ -206,24 +232,43 @@ static ALWAYS_INLINE void block_free(void *ptr, const struct block *b, const cha
 
 /* ---- freeing and resizing -------------------------------------------- */
 
-static ALWAYS_INLINE void free_impl(void *ptr, const char *func) {
-    if (unlikely(ptr == NULL))
+/* Everything but a small region: NULL, large, huge, invalid. */
+static NOINLINE void free_slow(void *ptr) {
+    if (ptr == NULL)
         return;
     struct block b = {0};
-    block_find(ptr, func, false, &b);
-    block_free(ptr, &b, func);
+    block_find(ptr, "free", false, &b);
+    block_free(ptr, &b);
 }
 
-void quarry_free(void *ptr) { free_impl(ptr, "free"); }
+void quarry_free(void *ptr) {
+    if (likely(is_arena_chunk((uintptr_t)ptr))) {
+        uint32_t idx;
+        struct run *r = small_region(ptr, &idx);
+        if (likely(r != NULL)) {
+            tcache_free(r->cls, ptr);
+            return;
+        }
+    }
+    free_slow(ptr);
+}
 
+/* The size names the class, so a small block skips the page map: only the
+ * registry is asked whether the pointer is quarry's. Whether it really is a
+ * region of that class is checked when it leaves the thread cache. */
 void quarry_free_sized(void *ptr, size_t size) {
-    if (unlikely(ptr == NULL))
+    if (likely(size <= SMALL_MAX && is_arena_chunk((uintptr_t)ptr) &&
+               ((uintptr_t)ptr & CHUNK_MASK) >= CHUNK_HEADER_PAGES * PAGE)) {
+        tcache_free(size_to_class(size), ptr);
+        return;
+    }
+    if (ptr == NULL)
         return;
     struct block b = {0};
     block_find(ptr, "free_sized", false, &b);
     if (unlikely(size > block_usable(&b)))
         report_invalid_pointer("free_sized", ptr);
-    block_free(ptr, &b, "free_sized");
+    block_free(ptr, &b);
 }
 
 size_t quarry_malloc_usable_size(const void *ptr) {
@@ -241,7 +286,7 @@ void *quarry_realloc(void *ptr, size_t size) {
     block_find(ptr, "realloc", true, &b);
     if (size == 0) {
         /* As glibc: realloc(p, 0) frees p and returns NULL. */
-        block_free(ptr, &b, "realloc");
+        block_free(ptr, &b);
         return NULL;
     }
     if (unlikely(size > SIZE_LIMIT))
@@ -267,7 +312,7 @@ void *quarry_realloc(void *ptr, size_t size) {
     if (unlikely(p == NULL))
         return NULL;
     memcpy(p, ptr, old_size < size ? old_size : size);
-    block_free(ptr, &b, "realloc");
+    block_free(ptr, &b);
     return p;
 }
 

@@ -78,7 +78,7 @@ static bool arena_add_chunk(struct arena *a) {
     if (c == NULL)
         return false;
     struct run *r = desc_get(a);
-    r->base = chunk_page_addr(c, 0);
+    r->base = chunk_page_addr(c, CHUNK_HEADER_PAGES);
     r->npages = RUN_PAGES_MAX;
     r->kind = RUN_FREE_CLEAN;
     avail_insert(a, r);
@@ -88,7 +88,7 @@ static bool arena_add_chunk(struct arena *a) {
 
 /* A wholly free chunk beyond the spare: drop its runs and unmap it. */
 static void arena_release_chunk(struct arena *a, struct chunk *c) {
-    for (size_t page = 0; page < RUN_PAGES_MAX;) {
+    for (size_t page = CHUNK_HEADER_PAGES; page < CHUNK_NPAGES;) {
         struct run *r = c->map[page];
         qassert(r->kind == RUN_FREE_CLEAN || r->kind == RUN_FREE_DIRTY);
         page += r->npages;
@@ -161,7 +161,7 @@ void arena_run_dalloc(struct arena *a, struct run *r) {
 
     /* Coalesce with free neighbours of the same kind: dirty and clean runs
      * stay apart so that clean pages keep reading as zero. */
-    if (first > 0) {
+    if (first > CHUNK_HEADER_PAGES) {
         struct run *left = c->map[first - 1];
         if (left->kind == RUN_FREE_DIRTY && left->base + ((size_t)left->npages << LG_PAGE) == r->base) {
             avail_remove(a, left);
@@ -170,7 +170,7 @@ void arena_run_dalloc(struct arena *a, struct run *r) {
             r = left;
         }
     }
-    if (end < RUN_PAGES_MAX) {
+    if (end < CHUNK_NPAGES) {
         struct run *right = c->map[end];
         if (right->kind == RUN_FREE_DIRTY && right->base == r->base + ((size_t)r->npages << LG_PAGE)) {
             avail_remove(a, right);
@@ -226,7 +226,7 @@ static bool grow_large(struct arena *a, struct run *r, size_t npages) {
     struct chunk *c = chunk_of(r->base);
     size_t end = chunk_page(c, r->base) + r->npages;
     size_t extra = npages - r->npages;
-    if (end >= RUN_PAGES_MAX)
+    if (end >= CHUNK_NPAGES)
         return false;
     struct run *next = c->map[end];
     if ((next->kind != RUN_FREE_CLEAN && next->kind != RUN_FREE_DIRTY) ||

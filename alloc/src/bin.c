@@ -25,6 +25,9 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
     lock_release(&a->lock);
     if (r != NULL) {
         r->nfree = sc->nregs;
+        r->region_size = sc->size;
+        r->recip = sc->recip;
+        r->nregs = sc->nregs;
         bitmap_init(r->bitmap, sc->nregs);
     }
     lock_acquire(&b->lock);
@@ -42,41 +45,39 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
 }
 
 void *bin_malloc(struct arena *a, unsigned cls) {
-    struct bin *b = &a->bins[cls];
-    lock_acquire(&b->lock);
-    struct run *r = b->current;
-    if (unlikely(r == NULL || r->nfree == 0)) {
-        r = bin_refill(a, b, cls);
-        if (r == NULL) {
-            lock_release(&b->lock);
-            return NULL;
-        }
-    }
-    void *p = run_take_region(r);
-    lock_release(&b->lock);
-    return p;
+    void *p;
+    return bin_fill(a, cls, &p, 1) == 1 ? p : NULL;
 }
 
-void bin_free(struct arena *a, struct run *r, uint32_t idx, const char *func, const void *ptr) {
-    struct bin *b = &a->bins[r->cls];
+unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
+    struct bin *b = &a->bins[cls];
+    unsigned got = 0;
     lock_acquire(&b->lock);
-    if (unlikely(bitmap_get(r->bitmap, idx))) {
-        lock_release(&b->lock);
-        report_invalid_pointer(func, ptr);
+    while (got < n) {
+        struct run *r = b->current;
+        if (r == NULL || r->nfree == 0) {
+            r = bin_refill(a, b, cls);
+            if (r == NULL)
+                break;
+        }
+        while (got < n && r->nfree != 0)
+            dst[got++] = run_take_region(r);
     }
+    lock_release(&b->lock);
+    return got;
+}
+
+/* Under b->lock. Returns r when it became empty (the caller gives its pages
+ * back once the bin lock is released), else NULL. */
+static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
     bitmap_set(r->bitmap, idx);
     r->nfree++;
     if (r->nfree == size_classes[r->cls].nregs) {
-        /* Empty: give the pages back to the arena. */
         if (b->current == r)
             b->current = NULL;
         else
             tree_remove(&b->nonfull, &r->node);
-        lock_release(&b->lock);
-        lock_acquire(&a->lock);
-        arena_run_dalloc(a, r);
-        lock_release(&a->lock);
-        return;
+        return r;
     }
     if (r->nfree == 1 && r != b->current) {
         /* It was full and tracked nowhere. Keep allocating from the lowest
@@ -93,5 +94,65 @@ void bin_free(struct arena *a, struct run *r, uint32_t idx, const char *func, co
             tree_insert(&b->nonfull, &r->node);
         }
     }
-    lock_release(&b->lock);
+    return NULL;
+}
+
+/* The run and region index of p, a block believed to be of class cls, or
+ * NULL when p is no region of that class. */
+static struct run *region_of(void *p, unsigned cls, uint32_t *idx) {
+    struct chunk *c = chunk_of(p);
+    struct run *r = c->map[chunk_page(c, p)];
+    if (r == NULL || r->kind != RUN_SMALL || r->cls != cls)
+        return NULL;
+    size_t offset = (size_t)((char *)p - r->base);
+    *idx = class_region_index(cls, offset);
+    if (offset >= ((size_t)r->npages << LG_PAGE) || *idx >= size_classes[cls].nregs ||
+        (size_t)*idx * class_size(cls) != offset)
+        return NULL;
+    return r;
+}
+
+bool bin_region_not_live(void *p, unsigned cls) {
+    uint32_t idx;
+    struct run *r = region_of(p, cls, &idx);
+    return r == NULL || bitmap_get_relaxed(r->bitmap, idx);
+}
+
+void bin_free_batch(unsigned cls, void **items, unsigned n) {
+    while (n > 0) {
+        struct arena *a = chunk_of(items[0])->arena;
+        struct bin *b = &a->bins[cls];
+        struct run *emptied = NULL; /* linked through node.left */
+        unsigned deferred = 0;
+        lock_acquire(&b->lock);
+        for (unsigned i = 0; i < n; i++) {
+            void *p = items[i];
+            if (chunk_of(p)->arena != a) {
+                items[deferred++] = p;
+                continue;
+            }
+            uint32_t idx;
+            struct run *r = region_of(p, cls, &idx);
+            if (unlikely(r == NULL || bitmap_get(r->bitmap, idx))) {
+                lock_release(&b->lock);
+                report_invalid_pointer("free", p);
+            }
+            struct run *empty = bin_free_locked(b, r, idx);
+            if (empty != NULL) {
+                empty->node.left = &emptied->node;
+                emptied = empty;
+            }
+        }
+        lock_release(&b->lock);
+        if (emptied != NULL) {
+            lock_acquire(&a->lock);
+            while (emptied != NULL) {
+                struct run *next = (struct run *)emptied->node.left;
+                arena_run_dalloc(a, emptied);
+                emptied = next;
+            }
+            lock_release(&a->lock);
+        }
+        n = deferred;
+    }
 }

@@ -7,9 +7,17 @@
 
 /* A region of class cls from arena a; NULL when no run can be mapped. */
 void *bin_malloc(struct arena *a, unsigned cls);
-/* Frees region index idx of small run r (in an arena chunk owned by a).
- * Aborts through report_invalid_pointer(func, ptr) when the region is
- * already free. */
-void bin_free(struct arena *a, struct run *r, uint32_t idx, const char *func, const void *ptr);
+/* Up to n regions of class cls from arena a, in ascending address order,
+ * under one lock acquisition; returns how many (0: no memory). */
+unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n);
+/* Frees n regions of class cls, which may belong to different arenas:
+ * each owning bin is locked once. Aborts with "free(): invalid pointer"
+ * on a region that is already free or is not a region of class cls.
+ * Reorders items. */
+void bin_free_batch(unsigned cls, void **items, unsigned n);
+/* Whether p is not a region of class cls that is allocated in its run's
+ * bitmap (read without the lock: only p's own bit matters, and no other
+ * thread may change it while p is live). */
+bool bin_region_not_live(void *p, unsigned cls);
 
 #endif

@@ -42,6 +42,11 @@ struct run {
     uint8_t kind;
     uint8_t cls;     /* RUN_SMALL: size class */
     uint16_t nfree;  /* RUN_SMALL: free regions */
+    /* RUN_SMALL: the class's geometry, copied here so that free() finds it
+     * in the descriptor it has loaded anyway. */
+    uint32_t region_size;
+    uint32_t recip;
+    uint32_t nregs;
     bitmap_t bitmap; /* RUN_SMALL: free regions */
 } __attribute__((aligned(16)));
 
@@ -50,7 +55,9 @@ struct chunk {
     /* Pages in allocated runs; 0 means the chunk is wholly free. Under the
      * arena lock. */
     size_t nalloc_pages;
-    struct run *map[RUN_PAGES_MAX];
+    /* Indexed by page number in the chunk; the header's own entries stay
+     * NULL, so a pointer into the header finds no run. */
+    struct run *map[CHUNK_NPAGES];
 };
 
 _Static_assert(sizeof(struct chunk) <= CHUNK_HEADER_PAGES * PAGE, "chunk header too large");
@@ -59,13 +66,13 @@ static ALWAYS_INLINE struct chunk *chunk_of(const void *p) {
     return (struct chunk *)((uintptr_t)p & ~CHUNK_MASK);
 }
 
-/* Page index of p in its chunk, counted from the first page after the header. */
+/* Page number of p in its chunk (the header's pages included). */
 static ALWAYS_INLINE size_t chunk_page(const struct chunk *c, const void *p) {
-    return (((uintptr_t)p - (uintptr_t)c) >> LG_PAGE) - CHUNK_HEADER_PAGES;
+    return ((uintptr_t)p - (uintptr_t)c) >> LG_PAGE;
 }
 
 static ALWAYS_INLINE char *chunk_page_addr(struct chunk *c, size_t page) {
-    return (char *)c + ((page + CHUNK_HEADER_PAGES) << LG_PAGE);
+    return (char *)c + (page << LG_PAGE);
 }
 
 static ALWAYS_INLINE uint64_t free_run_key(const struct run *r) {

@@ -4,6 +4,7 @@
 
 void **rtree_root[(size_t)1 << RTREE_ROOT_BITS];
 lock_t rtree_lock = LOCK_INITIALIZER;
+uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
 
 bool rtree_set(uintptr_t chunk_addr, void *value) {
     if (chunk_addr >> RTREE_ADDR_BITS != 0)
@@ -21,6 +22,8 @@ bool rtree_set(uintptr_t chunk_addr, void *value) {
         __atomic_store_n(&rtree_root[root_index], leaf, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&leaf[leaf_index], value, __ATOMIC_RELEASE);
+    uint8_t kind = value == NULL ? CHUNK_NONE : value == RTREE_ARENA_CHUNK ? CHUNK_ARENA : CHUNK_HUGE;
+    __atomic_store_n(&chunk_kinds[chunk_addr >> LG_CHUNK], kind, __ATOMIC_RELEASE);
     lock_release(&rtree_lock);
     return true;
 }

@@ -20,6 +20,18 @@
 extern void **rtree_root[(size_t)1 << RTREE_ROOT_BITS];
 extern lock_t rtree_lock;
 
+/* One byte per chunk of the address space (32 MiB of bss, touched only
+ * where quarry has chunks): free()'s fast path asks it "is this an arena
+ * chunk?" in three instructions, and goes to the radix tree only for the
+ * huge record. Kept in step with the tree under rtree_lock. */
+enum chunk_kind { CHUNK_NONE = 0, CHUNK_ARENA = 1, CHUNK_HUGE = 2 };
+extern uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
+
+static ALWAYS_INLINE bool is_arena_chunk(uintptr_t addr) {
+    return likely(addr >> RTREE_ADDR_BITS == 0) &&
+           __atomic_load_n(&chunk_kinds[addr >> LG_CHUNK], __ATOMIC_RELAXED) == CHUNK_ARENA;
+}
+
 /* What the registry holds for the chunk containing addr, or NULL. */
 static ALWAYS_INLINE void *rtree_get(uintptr_t addr) {
     if (unlikely(addr >> RTREE_ADDR_BITS != 0))

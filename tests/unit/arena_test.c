@@ -5,7 +5,16 @@
 #include "bin.h"
 #include "init.h"
 #include "quarry.h"
+#include "conf.h"
 #include "rtree.h"
+
+/* These tests look at the arena layer itself: no thread cache in front.
+ * (Each test runs in a process of its own, before quarry starts.) */
+static void without_tcache(void) { opt_tcache = false; }
+TestSuite(page_map, .init = without_tcache);
+TestSuite(bins, .init = without_tcache);
+TestSuite(large, .init = without_tcache);
+TestSuite(huge, .init = without_tcache);
 
 static struct arena *my_arena(void) {
     void *p = quarry_malloc(1);

@@ -1,0 +1,223 @@
+#include "tcache.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include "bin.h"
+#include "conf.h"
+#include "init.h"
+#include "report.h"
+
+_Thread_local struct tcache *thread_tcache = &tcache_initial;
+struct tcache tcache_initial;
+struct tcache tcache_bypass;
+uintptr_t tcache_free_key;
+size_t tcache_max_size;
+
+/* Stack capacity of a small class: two runs' worth of regions (a fill then
+ * takes one run), at most 200 so that a thread holds at most ~16 KiB of
+ * pointers. Large classes hold TCACHE_LARGE_CAP blocks. */
+static unsigned bin_cap(unsigned bin) {
+    if (bin >= NSMALL)
+        return TCACHE_LARGE_CAP;
+    unsigned cap = 2u * size_classes[bin].nregs;
+    return cap < 200 ? cap : 200;
+}
+
+/* Called once, at start-up, under the init lock. */
+void tcache_boot(void) {
+    tcache_max_size = opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max;
+    const unsigned char *random = (const unsigned char *)getauxval(AT_RANDOM);
+    uintptr_t key = 0x9e3779b97f4a7c15ull;
+    if (random != NULL)
+        memcpy(&key, random, sizeof(key));
+    tcache_free_key = key | 1; /* odd: never a valid pointer to a block */
+}
+
+static struct tcache *tcache_create(struct arena *a) {
+    unsigned nbins = NSMALL + (unsigned)(opt_tcache_max >> LG_PAGE);
+    size_t slots = 0;
+    for (unsigned i = 0; i < nbins; i++)
+        slots += bin_cap(i);
+    size_t size = sizeof(struct tcache) + slots * sizeof(void *);
+    struct tcache *tc = arena_malloc_large(a, size, PAGE, true);
+    if (tc == NULL)
+        return NULL;
+    void **next = (void **)(tc + 1);
+    for (unsigned i = 0; i < nbins; i++) {
+        struct tcache_bin *b = &tc->bins[i];
+        b->items = next;
+        b->cap = (uint16_t)bin_cap(i);
+        b->lg_fill_div = 1;
+        next += b->cap;
+    }
+    tc->nbins = nbins;
+    tc->arena = a;
+    tc->free_key = tcache_free_key;
+    tc->gc_countdown = TCACHE_GC_INTERVAL;
+    return tc;
+}
+
+/* The calling thread's first allocation: bind an arena, build the cache. */
+static bool tcache_start(void) {
+    struct arena *a = arena_choose();
+    if (a == NULL)
+        return false;
+    if (!opt_tcache) {
+        thread_tcache = &tcache_bypass;
+        return true;
+    }
+    struct tcache *tc = tcache_create(a);
+    if (tc == NULL)
+        return false;
+    thread_tcache = tc;
+    return true;
+}
+
+static void *alloc_uncached(unsigned bin) {
+    struct arena *a = arena_choose();
+    void *p = NULL;
+    if (a != NULL)
+        p = bin < NSMALL ? bin_malloc(a, bin) : arena_malloc_large(a, (size_t)(bin - NSMALL + 1) << LG_PAGE, PAGE, false);
+    if (p == NULL)
+        errno = ENOMEM;
+    return p;
+}
+
+/* The oldest n blocks of bin go back to their arenas. */
+static void flush_oldest(struct tcache_bin *b, unsigned bin, unsigned n) {
+    if (n == 0)
+        return;
+    if (bin < NSMALL) {
+        bin_free_batch(bin, b->items, n);
+    } else {
+        for (unsigned i = 0; i < n; i++) {
+            struct chunk *c = chunk_of(b->items[i]);
+            arena_free_large(c->arena, c->map[chunk_page(c, b->items[i])]);
+        }
+    }
+    b->count -= (uint16_t)n;
+    memmove(b->items, b->items + n, b->count * sizeof(void *));
+}
+
+void *tcache_alloc_slow(unsigned bin) {
+    struct tcache *tc = thread_tcache;
+    if (tc == &tcache_initial) {
+        if (!tcache_start()) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        tc = thread_tcache;
+    }
+    if (tc == &tcache_bypass || bin >= tc->nbins)
+        return alloc_uncached(bin);
+    struct tcache_bin *b = &tc->bins[bin];
+    if (b->count != 0) {
+        /* Only the GC countdown ran out. */
+        tcache_gc_step(tc);
+        if (b->count != 0)
+            return tcache_alloc(bin);
+    }
+    b->low_water = -1;
+    if (bin >= NSMALL)
+        return alloc_uncached(bin);
+    /* Fill, then hand out the lowest address: regions arrive in ascending
+     * order and are stacked so that the lowest ends on top. */
+    unsigned want = b->cap >> b->lg_fill_div;
+    unsigned got = bin_fill(tc->arena, bin, b->items, want ? want : 1);
+    if (got == 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
+        void *t = b->items[i];
+        b->items[i] = b->items[j];
+        b->items[j] = t;
+    }
+    b->count = (uint16_t)(got - 1);
+    return b->items[got - 1];
+}
+
+/* ptr carries the free key: it may have been freed already. It is a double
+ * free if it sits in this cache, or if it already went back to its arena
+ * (another thread's cache flushed it). A block in another live thread's
+ * cache is not found here; it is caught when both copies are flushed. */
+static COLD void free_keyed(struct tcache_bin *b, unsigned bin, void *ptr) {
+    for (unsigned i = 0; i < b->count; i++)
+        if (b->items[i] == ptr)
+            report_invalid_pointer("free", ptr);
+    if (bin < NSMALL) {
+        if (bin_region_not_live(ptr, bin))
+            report_invalid_pointer("free", ptr);
+    } else {
+        struct chunk *c = chunk_of(ptr);
+        struct run *r = c->map[chunk_page(c, ptr)];
+        if (r == NULL || r->kind != RUN_LARGE || r->base != ptr)
+            report_invalid_pointer("free", ptr);
+    }
+}
+
+void tcache_free_slow(unsigned bin, void *ptr) {
+    struct tcache *tc = thread_tcache;
+    if (tc == &tcache_initial) {
+        tcache_start();
+        tc = thread_tcache;
+        if (tc == &tcache_initial)
+            tc = &tcache_bypass; /* no memory for a cache: free directly */
+    }
+    if (tc == &tcache_bypass || bin >= tc->nbins) {
+        if (bin < NSMALL) {
+            bin_free_batch(bin, &ptr, 1);
+        } else {
+            struct chunk *c = chunk_of(ptr);
+            arena_free_large(c->arena, c->map[chunk_page(c, ptr)]);
+        }
+        return;
+    }
+    struct tcache_bin *b = &tc->bins[bin];
+    if (*(uintptr_t *)ptr == tc->free_key)
+        free_keyed(b, bin, ptr);
+    if (b->count == b->cap)
+        flush_oldest(b, bin, b->cap - b->cap / 2);
+    *(uintptr_t *)ptr = tcache_free_key;
+    b->items[b->count++] = ptr;
+}
+
+/* One bin per step. Blocks that stayed below the low-water mark for a whole
+ * sweep were not needed: three quarters of them go back, and the bin fills
+ * less next time. A bin that missed fills more. */
+void tcache_gc_step(struct tcache *tc) {
+    tc->gc_countdown = TCACHE_GC_INTERVAL;
+    unsigned bin = tc->gc_next;
+    tc->gc_next = bin + 1 == tc->nbins ? 0 : bin + 1;
+    struct tcache_bin *b = &tc->bins[bin];
+    if (b->low_water > 0) {
+        flush_oldest(b, bin, (unsigned)(b->low_water - b->low_water / 4));
+        if ((b->cap >> (b->lg_fill_div + 1)) >= 1)
+            b->lg_fill_div++;
+    } else if (b->low_water < 0 && b->lg_fill_div > 1) {
+        b->lg_fill_div--;
+    }
+    b->low_water = (int16_t)b->count;
+}
+
+void tcache_flush(struct tcache *tc) {
+    if (tc == &tcache_initial || tc == &tcache_bypass)
+        return;
+    for (unsigned bin = 0; bin < tc->nbins; bin++) {
+        struct tcache_bin *b = &tc->bins[bin];
+        flush_oldest(b, bin, b->count);
+        b->low_water = 0;
+    }
+}
+
+void tcache_thread_exit(void) {
+    struct tcache *tc = thread_tcache;
+    thread_tcache = &tcache_bypass;
+    if (tc == &tcache_initial || tc == &tcache_bypass)
+        return;
+    tcache_flush(tc);
+    struct chunk *c = chunk_of(tc);
+    arena_free_large(c->arena, c->map[chunk_page(c, tc)]);
+}

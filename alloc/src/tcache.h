@@ -1,0 +1,93 @@
+/*
+ * Thread caches: per thread, one LIFO stack of free blocks for each small
+ * class and each large class up to opt_tcache_max. A hit takes no lock, no
+ * atomic and no call.
+ *
+ * A thread starts on tcache_initial, a static cache whose stacks are empty
+ * and have no room: every malloc and free misses and lands in
+ * tcache_*_slow(), which builds the thread's real cache. So the fast path
+ * has no "initialised?" branch. After thread exit (or with caching off) the
+ * thread points at tcache_bypass, whose misses go straight to the arena.
+ */
+#ifndef QUARRY_TCACHE_H
+#define QUARRY_TCACHE_H
+
+#include "common.h"
+#include "size_class.h"
+
+/* Large classes are whole pages: class NSMALL + pages - 1. */
+#define TCACHE_MAX_LIMIT ((size_t)1 << 20)
+#define TCACHE_NBINS_MAX (NSMALL + (TCACHE_MAX_LIMIT >> LG_PAGE))
+#define TCACHE_LARGE_CAP 20
+/* One GC step (one bin examined) every this many cache hits. */
+#define TCACHE_GC_INTERVAL 256
+
+struct arena;
+
+struct tcache_bin {
+    void **items;       /* items[0] is the oldest, items[count - 1] the top */
+    uint16_t count;
+    uint16_t cap;
+    /* Fewest items held since the last GC step of this bin; -1 after a miss. */
+    int16_t low_water;
+    uint8_t lg_fill_div; /* a fill takes cap >> lg_fill_div */
+};
+
+struct tcache {
+    uint32_t gc_countdown;
+    uint32_t gc_next;   /* bin the next GC step examines */
+    uintptr_t free_key; /* tcache_free_key, kept beside the bins */
+    struct arena *arena;
+    unsigned nbins;
+    struct tcache_bin bins[TCACHE_NBINS_MAX];
+};
+
+extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("initial-exec")));
+extern struct tcache tcache_initial;
+extern struct tcache tcache_bypass;
+/* Written into a block when it enters a cache: a block freed again while it
+ * is still cached carries it, and the slow path confirms by a scan. */
+extern uintptr_t tcache_free_key;
+extern size_t tcache_max_size; /* largest size cached; 0 before start-up */
+
+/* At start-up, after the options are read. */
+void tcache_boot(void);
+void *tcache_alloc_slow(unsigned bin);
+void tcache_free_slow(unsigned bin, void *ptr);
+void tcache_gc_step(struct tcache *tc);
+/* Gives every cached block back to its arena. */
+void tcache_flush(struct tcache *tc);
+/* The thread is exiting: flush, free the cache, bypass from now on. */
+void tcache_thread_exit(void);
+
+static ALWAYS_INLINE unsigned tcache_large_bin(size_t npages) { return NSMALL + (unsigned)npages - 1; }
+
+/* The slow path also runs a GC step when the countdown reaches zero; the
+ * static caches never get that far, as their stacks are empty. */
+static ALWAYS_INLINE void *tcache_alloc(unsigned bin) {
+    struct tcache *tc = thread_tcache;
+    struct tcache_bin *b = &tc->bins[bin];
+    if (unlikely(b->count == 0 || --tc->gc_countdown == 0))
+        return tcache_alloc_slow(bin);
+    int count = --b->count;
+    if (count < b->low_water)
+        b->low_water = (int16_t)count;
+    void *p = b->items[count];
+    *(uintptr_t *)p = 0; /* take the free key off */
+    return p;
+}
+
+static ALWAYS_INLINE void tcache_free(unsigned bin, void *ptr) {
+    struct tcache *tc = thread_tcache;
+    struct tcache_bin *b = &tc->bins[bin];
+    /* A block that carries the key may already be cached: the slow path
+     * scans for it. Blocks are at least 8 bytes, so word 0 is ours. */
+    if (unlikely(b->count == b->cap || *(uintptr_t *)ptr == tc->free_key)) {
+        tcache_free_slow(bin, ptr);
+        return;
+    }
+    *(uintptr_t *)ptr = tc->free_key;
+    b->items[b->count++] = ptr;
+}
+
+#endif

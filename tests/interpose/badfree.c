@@ -1,0 +1,127 @@
+/*
+ * badfree <mode>: commits one kind of invalid free through the standard
+ * names (so, when preloaded, through quarry's interposed free). quarry's
+ * contract: print exactly one stderr line
+ *     quarry: free(): invalid pointer 0x<address>
+ * and abort(). run_badfree.sh checks the line, the SIGABRT and that the
+ * address is the one this program announced on stdout just before the
+ * bad call ("bad free of 0x...").
+ *
+ * Modes: ok (a valid run, the control), double-small, double-large,
+ * double-huge, double-remote (second free in another thread), interior,
+ * stale-realloc (the old pointer after realloc moved the block),
+ * not-heap (a pointer into this program's data).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Called through a volatile pointer: the compiler must neither warn
+ * about, nor optimise around, frees it can see are invalid. */
+static void (*volatile free_fn)(void *) = free;
+
+static char not_heap[256];
+/* stdout's buffer, given up front: were stdio to malloc it between the
+ * two frees of a double free, it could land on the just-freed block and
+ * make the second free legitimate. */
+static char stdout_buf[4096];
+
+static void bad_free(void *p)
+{
+    printf("bad free of %p\n", p);
+    fflush(stdout);
+    free_fn(p);
+    /* Only reached if free() accepted the pointer. */
+    printf("free() returned\n");
+    exit(3);
+}
+
+static void *free_in_thread(void *p)
+{
+    free_fn(p);
+    return NULL;
+}
+
+/* Allocate, fill and free some blocks so the bad free does not hit a
+ * pristine heap. */
+static void warm_up(void)
+{
+    void *keep[64];
+    for (int i = 0; i < 64; i++) {
+        keep[i] = malloc((size_t)(i * 37 % 3000) + 1);
+        memset(keep[i], i, (size_t)(i * 37 % 3000) + 1);
+    }
+    for (int i = 0; i < 64; i += 2)
+        free_fn(keep[i]);
+    for (int i = 1; i < 64; i += 2)
+        free_fn(keep[i]);
+}
+
+static void double_free(size_t size)
+{
+    char *p = malloc(size);
+    if (p == NULL)
+        exit(4);
+    memset(p, 1, size);
+    free_fn(p);
+    bad_free(p);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s <mode>\n", argv[0]);
+        return 2;
+    }
+    const char *mode = argv[1];
+    setvbuf(stdout, stdout_buf, _IOFBF, sizeof stdout_buf);
+    warm_up();
+    if (strcmp(mode, "ok") == 0) {
+        char *p = calloc(10, 100);
+        char *q = realloc(p, 100000);
+        if (q == NULL)
+            return 4;
+        free_fn(q);
+        free_fn(NULL);
+        printf("ok\n");
+        return 0;
+    }
+    if (strcmp(mode, "double-small") == 0)
+        double_free(24);
+    else if (strcmp(mode, "double-large") == 0)
+        double_free(100 * 1000);
+    else if (strcmp(mode, "double-huge") == 0)
+        double_free(8 << 20);
+    else if (strcmp(mode, "double-remote") == 0) {
+        char *p = malloc(48);
+        pthread_t t;
+        if (p == NULL || pthread_create(&t, NULL, free_in_thread, p) != 0)
+            return 4;
+        pthread_join(t, NULL);
+        bad_free(p);
+    } else if (strcmp(mode, "interior") == 0) {
+        char *p = malloc(256);
+        if (p == NULL)
+            return 4;
+        bad_free(p + 16);
+    } else if (strcmp(mode, "stale-realloc") == 0) {
+        char *p = malloc(16);
+        /* Another live block right behind it, so 16 -> 1 MiB cannot grow
+         * in place and must move. */
+        char *fence = malloc(16);
+        /* via volatile: gcc rightly warns about using p after realloc */
+        char *volatile stale = p;
+        char *q = realloc(p, 1 << 20);
+        if (stale == NULL || fence == NULL || q == NULL || q == stale)
+            return 4;
+        bad_free(stale);
+    } else if (strcmp(mode, "not-heap") == 0)
+        bad_free(not_heap + 64);
+    else {
+        fprintf(stderr, "%s: unknown mode '%s'\n", argv[0], mode);
+        return 2;
+    }
+    return 0;
+}
