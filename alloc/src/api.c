@@ -144,24 +144,22 @@ static bool is_cached(const void *ptr, unsigned bin) {
     if (bin >= tc->nbins)
         return false;
     const struct tcache_bin *b = &tc->bins[bin];
-    for (unsigned i = 0; i < b->count; i++)
-        if (b->items[i] == ptr)
+    for (void **it = b->base; it < b->top; it++)
+        if (*it == ptr)
             return true;
     return false;
 }
 
-/* A small region's run and index when ptr is the start of one, else NULL.
- * Pages of the chunk header have no run, so they need no test of their own;
- * an offset outside the run gives an index past nregs (or a product that
- * misses offset), so no range test either. */
-static ALWAYS_INLINE struct run *small_region(const void *ptr, uint32_t *idx) {
+/* The small run ptr is the start of a region of, else NULL. Pages of the
+ * chunk header map to run_none, so they need no test of their own; a
+ * pointer below the run's base wraps to a huge offset. */
+static ALWAYS_INLINE struct run *small_region(const void *ptr) {
     struct chunk *c = chunk_of(ptr);
     struct run *r = c->map[chunk_page(c, ptr)];
-    if (unlikely(r == NULL) || r->kind != RUN_SMALL)
+    if (r->kind != RUN_SMALL)
         return NULL;
     size_t offset = (size_t)((const char *)ptr - r->base);
-    *idx = (uint32_t)((offset * r->recip) >> 32);
-    if (unlikely(*idx >= r->nregs || (size_t)*idx * r->region_size != offset))
+    if (unlikely(offset >= r->regions_bytes || offset * r->div_magic >= r->div_magic))
         return NULL;
     return r;
 }
@@ -172,9 +170,9 @@ static ALWAYS_INLINE struct run *small_region(const void *ptr, uint32_t *idx) {
 static void block_find(const void *ptr, const char *func, bool check_live, struct block *b) {
     void *owner = rtree_get((uintptr_t)ptr);
     if (owner == RTREE_ARENA_CHUNK) {
-        uint32_t idx;
-        struct run *r = small_region(ptr, &idx);
+        struct run *r = small_region(ptr);
         if (r != NULL) {
+            uint32_t idx = (uint32_t)((((uintptr_t)ptr - (uintptr_t)r->base) * r->recip) >> 32);
             if (check_live && (bitmap_get_relaxed(r->bitmap, idx) || is_cached(ptr, r->cls)))
                 report_invalid_pointer(func, ptr);
             b->kind = BLOCK_SMALL;
@@ -184,7 +182,7 @@ static void block_find(const void *ptr, const char *func, bool check_live, struc
         }
         struct chunk *c = chunk_of(ptr);
         r = c->map[chunk_page(c, ptr)];
-        if (r != NULL && r->kind == RUN_LARGE && r->base == ptr) {
+        if (r->kind == RUN_LARGE && r->base == ptr) {
             if (check_live && r->npages <= (tcache_max_size >> LG_PAGE) &&
                 is_cached(ptr, tcache_large_bin(r->npages)))
                 report_invalid_pointer(func, ptr);
@@ -243,10 +241,9 @@ static NOINLINE void free_slow(void *ptr) {
 
 void quarry_free(void *ptr) {
     if (likely(is_arena_chunk((uintptr_t)ptr))) {
-        uint32_t idx;
-        struct run *r = small_region(ptr, &idx);
+        struct run *r = small_region(ptr);
         if (likely(r != NULL)) {
-            tcache_free(r->cls, ptr);
+            tcache_free((size_t)r->cls, ptr);
             return;
         }
     }

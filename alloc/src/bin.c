@@ -28,6 +28,8 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
         r->region_size = sc->size;
         r->recip = sc->recip;
         r->nregs = sc->nregs;
+        r->regions_bytes = sc->nregs * sc->size;
+        r->div_magic = UINT64_MAX / sc->size + 1;
         bitmap_init(r->bitmap, sc->nregs);
     }
     lock_acquire(&b->lock);
@@ -102,7 +104,7 @@ static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
 static struct run *region_of(void *p, unsigned cls, uint32_t *idx) {
     struct chunk *c = chunk_of(p);
     struct run *r = c->map[chunk_page(c, p)];
-    if (r == NULL || r->kind != RUN_SMALL || r->cls != cls)
+    if (r->kind != RUN_SMALL || r->cls != cls)
         return NULL;
     size_t offset = (size_t)((char *)p - r->base);
     *idx = class_region_index(cls, offset);

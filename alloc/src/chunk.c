@@ -3,6 +3,8 @@
 #include "os.h"
 #include "rtree.h"
 
+struct run run_none;
+
 struct chunk *chunk_alloc(struct arena *a) {
     struct chunk *c = os_map_aligned(CHUNK, CHUNK);
     if (c == NULL)
@@ -12,6 +14,8 @@ struct chunk *chunk_alloc(struct arena *a) {
         return NULL;
     }
     c->arena = a;
+    for (size_t i = 0; i < CHUNK_NPAGES; i++)
+        c->map[i] = &run_none;
     return c;
 }
 

@@ -47,6 +47,11 @@ struct run {
     uint32_t region_size;
     uint32_t recip;
     uint32_t nregs;
+    uint32_t regions_bytes; /* nregs * region_size */
+    /* 1 + floor((2^64 - 1) / region_size): for offsets below 2^32, offset
+     * is a multiple of region_size exactly when offset * div_magic (mod
+     * 2^64) is below div_magic (Lemire, Kaser, Kurz 2019). */
+    uint64_t div_magic;
     bitmap_t bitmap; /* RUN_SMALL: free regions */
 } __attribute__((aligned(16)));
 
@@ -61,6 +66,11 @@ struct chunk {
 };
 
 _Static_assert(sizeof(struct chunk) <= CHUNK_HEADER_PAGES * PAGE, "chunk header too large");
+
+/* What the page map holds for pages that belong to no run yet (and for the
+ * header's own pages): a descriptor of kind RUN_UNUSED, so that readers need
+ * no NULL test. */
+extern struct run run_none;
 
 static ALWAYS_INLINE struct chunk *chunk_of(const void *p) {
     return (struct chunk *)((uintptr_t)p & ~CHUNK_MASK);

@@ -28,8 +28,9 @@ enum chunk_kind { CHUNK_NONE = 0, CHUNK_ARENA = 1, CHUNK_HUGE = 2 };
 extern uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
 
 static ALWAYS_INLINE bool is_arena_chunk(uintptr_t addr) {
-    return likely(addr >> RTREE_ADDR_BITS == 0) &&
-           __atomic_load_n(&chunk_kinds[addr >> LG_CHUNK], __ATOMIC_RELAXED) == CHUNK_ARENA;
+    uintptr_t index = addr >> LG_CHUNK;
+    return likely(index < sizeof(chunk_kinds)) &&
+           __atomic_load_n(&chunk_kinds[index], __ATOMIC_RELAXED) == CHUNK_ARENA;
 }
 
 /* What the registry holds for the chunk containing addr, or NULL. */

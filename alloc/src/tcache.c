@@ -47,10 +47,10 @@ static struct tcache *tcache_create(struct arena *a) {
     void **next = (void **)(tc + 1);
     for (unsigned i = 0; i < nbins; i++) {
         struct tcache_bin *b = &tc->bins[i];
-        b->items = next;
-        b->cap = (uint16_t)bin_cap(i);
-        b->lg_fill_div = 1;
-        next += b->cap;
+        b->base = b->top = b->low_water = next;
+        next += bin_cap(i);
+        b->end = next;
+        tc->lg_fill_div[i] = 1;
     }
     tc->nbins = nbins;
     tc->arena = a;
@@ -75,7 +75,7 @@ static bool tcache_start(void) {
     return true;
 }
 
-static void *alloc_uncached(unsigned bin) {
+static void *alloc_uncached(size_t bin) {
     struct arena *a = arena_choose();
     void *p = NULL;
     if (a != NULL)
@@ -90,18 +90,21 @@ static void flush_oldest(struct tcache_bin *b, unsigned bin, unsigned n) {
     if (n == 0)
         return;
     if (bin < NSMALL) {
-        bin_free_batch(bin, b->items, n);
+        bin_free_batch(bin, b->base, n);
     } else {
         for (unsigned i = 0; i < n; i++) {
-            struct chunk *c = chunk_of(b->items[i]);
-            arena_free_large(c->arena, c->map[chunk_page(c, b->items[i])]);
+            struct chunk *c = chunk_of(b->base[i]);
+            arena_free_large(c->arena, c->map[chunk_page(c, b->base[i])]);
         }
     }
-    b->count -= (uint16_t)n;
-    memmove(b->items, b->items + n, b->count * sizeof(void *));
+    unsigned left = tcache_bin_count(b) - n;
+    memmove(b->base, b->base + n, left * sizeof(void *));
+    b->top = b->base + left;
+    if (b->low_water > b->top)
+        b->low_water = b->top;
 }
 
-void *tcache_alloc_slow(unsigned bin) {
+void *tcache_alloc_slow(size_t bin) {
     struct tcache *tc = thread_tcache;
     if (tc == &tcache_initial) {
         if (!tcache_start()) {
@@ -113,39 +116,34 @@ void *tcache_alloc_slow(unsigned bin) {
     if (tc == &tcache_bypass || bin >= tc->nbins)
         return alloc_uncached(bin);
     struct tcache_bin *b = &tc->bins[bin];
-    if (b->count != 0) {
-        /* Only the GC countdown ran out. */
-        tcache_gc_step(tc);
-        if (b->count != 0)
-            return tcache_alloc(bin);
-    }
-    b->low_water = -1;
+    tc->missed[bin] = true;
     if (bin >= NSMALL)
         return alloc_uncached(bin);
     /* Fill, then hand out the lowest address: regions arrive in ascending
      * order and are stacked so that the lowest ends on top. */
-    unsigned want = b->cap >> b->lg_fill_div;
-    unsigned got = bin_fill(tc->arena, bin, b->items, want ? want : 1);
+    unsigned want = tcache_bin_cap(b) >> tc->lg_fill_div[bin];
+    unsigned got = bin_fill(tc->arena, bin, b->base, want ? want : 1);
     if (got == 0) {
         errno = ENOMEM;
         return NULL;
     }
     for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
-        void *t = b->items[i];
-        b->items[i] = b->items[j];
-        b->items[j] = t;
+        void *t = b->base[i];
+        b->base[i] = b->base[j];
+        b->base[j] = t;
     }
-    b->count = (uint16_t)(got - 1);
-    return b->items[got - 1];
+    b->top = b->base + got - 1;
+    b->low_water = b->top;
+    return *b->top;
 }
 
 /* ptr carries the free key: it may have been freed already. It is a double
  * free if it sits in this cache, or if it already went back to its arena
  * (another thread's cache flushed it). A block in another live thread's
  * cache is not found here; it is caught when both copies are flushed. */
-static COLD void free_keyed(struct tcache_bin *b, unsigned bin, void *ptr) {
-    for (unsigned i = 0; i < b->count; i++)
-        if (b->items[i] == ptr)
+static COLD void free_keyed(struct tcache_bin *b, size_t bin, void *ptr) {
+    for (void **it = b->base; it < b->top; it++)
+        if (*it == ptr)
             report_invalid_pointer("free", ptr);
     if (bin < NSMALL) {
         if (bin_region_not_live(ptr, bin))
@@ -153,12 +151,12 @@ static COLD void free_keyed(struct tcache_bin *b, unsigned bin, void *ptr) {
     } else {
         struct chunk *c = chunk_of(ptr);
         struct run *r = c->map[chunk_page(c, ptr)];
-        if (r == NULL || r->kind != RUN_LARGE || r->base != ptr)
+        if (r->kind != RUN_LARGE || r->base != ptr)
             report_invalid_pointer("free", ptr);
     }
 }
 
-void tcache_free_slow(unsigned bin, void *ptr) {
+void tcache_free_slow(size_t bin, void *ptr) {
     struct tcache *tc = thread_tcache;
     if (tc == &tcache_initial) {
         tcache_start();
@@ -178,10 +176,12 @@ void tcache_free_slow(unsigned bin, void *ptr) {
     struct tcache_bin *b = &tc->bins[bin];
     if (*(uintptr_t *)ptr == tc->free_key)
         free_keyed(b, bin, ptr);
-    if (b->count == b->cap)
-        flush_oldest(b, bin, b->cap - b->cap / 2);
-    *(uintptr_t *)ptr = tcache_free_key;
-    b->items[b->count++] = ptr;
+    if (b->top == b->end)
+        flush_oldest(b, bin, tcache_bin_cap(b) - tcache_bin_cap(b) / 2);
+    *(uintptr_t *)ptr = tc->free_key;
+    *b->top++ = ptr;
+    if (--tc->gc_countdown == 0)
+        tcache_gc_step(tc);
 }
 
 /* One bin per step. Blocks that stayed below the low-water mark for a whole
@@ -192,24 +192,24 @@ void tcache_gc_step(struct tcache *tc) {
     unsigned bin = tc->gc_next;
     tc->gc_next = bin + 1 == tc->nbins ? 0 : bin + 1;
     struct tcache_bin *b = &tc->bins[bin];
-    if (b->low_water > 0) {
-        flush_oldest(b, bin, (unsigned)(b->low_water - b->low_water / 4));
-        if ((b->cap >> (b->lg_fill_div + 1)) >= 1)
-            b->lg_fill_div++;
-    } else if (b->low_water < 0 && b->lg_fill_div > 1) {
-        b->lg_fill_div--;
+    unsigned unused = (unsigned)(b->low_water - b->base);
+    if (tc->missed[bin]) {
+        if (tc->lg_fill_div[bin] > 1)
+            tc->lg_fill_div[bin]--;
+    } else if (unused > 0) {
+        flush_oldest(b, bin, unused - unused / 4);
+        if ((tcache_bin_cap(b) >> (tc->lg_fill_div[bin] + 1)) >= 1)
+            tc->lg_fill_div[bin]++;
     }
-    b->low_water = (int16_t)b->count;
+    tc->missed[bin] = false;
+    b->low_water = b->top;
 }
 
 void tcache_flush(struct tcache *tc) {
     if (tc == &tcache_initial || tc == &tcache_bypass)
         return;
-    for (unsigned bin = 0; bin < tc->nbins; bin++) {
-        struct tcache_bin *b = &tc->bins[bin];
-        flush_oldest(b, bin, b->count);
-        b->low_water = 0;
-    }
+    for (unsigned bin = 0; bin < tc->nbins; bin++)
+        flush_oldest(&tc->bins[bin], bin, tcache_bin_count(&tc->bins[bin]));
 }
 
 void tcache_thread_exit(void) {

@@ -19,28 +19,35 @@
 #define TCACHE_MAX_LIMIT ((size_t)1 << 20)
 #define TCACHE_NBINS_MAX (NSMALL + (TCACHE_MAX_LIMIT >> LG_PAGE))
 #define TCACHE_LARGE_CAP 20
-/* One GC step (one bin examined) every this many cache hits. */
+/* One GC step (one bin examined) every this many frees into the cache. */
 #define TCACHE_GC_INTERVAL 256
 
 struct arena;
 
+/* A stack of cached blocks: [base, top) holds them, oldest at base. The
+ * static caches have base == top == end == NULL: every pop and every push
+ * misses. */
 struct tcache_bin {
-    void **items;       /* items[0] is the oldest, items[count - 1] the top */
-    uint16_t count;
-    uint16_t cap;
-    /* Fewest items held since the last GC step of this bin; -1 after a miss. */
-    int16_t low_water;
-    uint8_t lg_fill_div; /* a fill takes cap >> lg_fill_div */
+    void **top;
+    void **base;
+    void **end;
+    /* Lowest top since the last GC step of this bin. */
+    void **low_water;
 };
 
 struct tcache {
+    struct tcache_bin bins[TCACHE_NBINS_MAX]; /* first: bins[i] is tc + 32 i */
     uint32_t gc_countdown;
     uint32_t gc_next;   /* bin the next GC step examines */
     uintptr_t free_key; /* tcache_free_key, kept beside the bins */
     struct arena *arena;
     unsigned nbins;
-    struct tcache_bin bins[TCACHE_NBINS_MAX];
+    uint8_t lg_fill_div[TCACHE_NBINS_MAX]; /* a fill takes cap >> lg_fill_div */
+    bool missed[TCACHE_NBINS_MAX];         /* a pop found the stack empty */
 };
+
+static ALWAYS_INLINE unsigned tcache_bin_count(const struct tcache_bin *b) { return (unsigned)(b->top - b->base); }
+static ALWAYS_INLINE unsigned tcache_bin_cap(const struct tcache_bin *b) { return (unsigned)(b->end - b->base); }
 
 extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("initial-exec")));
 extern struct tcache tcache_initial;
@@ -52,8 +59,8 @@ extern size_t tcache_max_size; /* largest size cached; 0 before start-up */
 
 /* At start-up, after the options are read. */
 void tcache_boot(void);
-void *tcache_alloc_slow(unsigned bin);
-void tcache_free_slow(unsigned bin, void *ptr);
+void *tcache_alloc_slow(size_t bin);
+void tcache_free_slow(size_t bin, void *ptr);
 void tcache_gc_step(struct tcache *tc);
 /* Gives every cached block back to its arena. */
 void tcache_flush(struct tcache *tc);
@@ -62,32 +69,38 @@ void tcache_thread_exit(void);
 
 static ALWAYS_INLINE unsigned tcache_large_bin(size_t npages) { return NSMALL + (unsigned)npages - 1; }
 
-/* The slow path also runs a GC step when the countdown reaches zero; the
- * static caches never get that far, as their stacks are empty. */
-static ALWAYS_INLINE void *tcache_alloc(unsigned bin) {
+static ALWAYS_INLINE void *tcache_alloc(size_t bin) {
     struct tcache *tc = thread_tcache;
     struct tcache_bin *b = &tc->bins[bin];
-    if (unlikely(b->count == 0 || --tc->gc_countdown == 0))
+    void **top = b->top;
+    if (unlikely(top == b->base))
         return tcache_alloc_slow(bin);
-    int count = --b->count;
-    if (count < b->low_water)
-        b->low_water = (int16_t)count;
-    void *p = b->items[count];
+    top--;
+    b->top = top;
+    if (top < b->low_water)
+        b->low_water = top;
+    void *p = *top;
     *(uintptr_t *)p = 0; /* take the free key off */
     return p;
 }
 
-static ALWAYS_INLINE void tcache_free(unsigned bin, void *ptr) {
+static ALWAYS_INLINE void tcache_free(size_t bin, void *ptr) {
     struct tcache *tc = thread_tcache;
     struct tcache_bin *b = &tc->bins[bin];
+    void **top = b->top;
     /* A block that carries the key may already be cached: the slow path
      * scans for it. Blocks are at least 8 bytes, so word 0 is ours. */
-    if (unlikely(b->count == b->cap || *(uintptr_t *)ptr == tc->free_key)) {
+    if (unlikely(top == b->end || *(uintptr_t *)ptr == tc->free_key)) {
         tcache_free_slow(bin, ptr);
         return;
     }
     *(uintptr_t *)ptr = tc->free_key;
-    b->items[b->count++] = ptr;
+    *top = ptr;
+    b->top = top + 1;
+    /* GC is driven by frees, which the static caches never get this far
+     * with; the call is the function's last act, so it is a jump. */
+    if (unlikely(--tc->gc_countdown == 0))
+        tcache_gc_step(tc);
 }
 
 #endif

@@ -53,6 +53,15 @@ Test(size_class, reciprocal_gives_the_exact_region_index) {
     }
 }
 
+Test(size_class, divisibility_magic_matches_modulo) {
+    /* The check free() uses for "offset is a region boundary". */
+    for (unsigned c = 0; c < NSMALL; c++) {
+        uint64_t size = class_size(c), magic = UINT64_MAX / size + 1;
+        for (uint64_t off = 0; off < 16 * PAGE; off++)
+            cr_assert_eq(off * magic < magic, off % size == 0, "class %u offset %lu", c, (unsigned long)off);
+    }
+}
+
 /* Through the public API: every size up to the first large one, and every
  * page boundary of the large range (and one byte either side), lands in the
  * class the specification names. */

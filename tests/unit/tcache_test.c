@@ -1,0 +1,245 @@
+/* Thread caches: fill and flush arithmetic, GC, thread exit, the bypass
+ * after exit, caching turned off, and double frees caught through them. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "conf.h"
+#include "helpers.h"
+#include "init.h"
+#include "quarry.h"
+#include "tcache.h"
+#include "valgrind_shim.h"
+
+/* Caching is off under valgrind unless asked for; these tests are about the
+ * cache, so they ask. */
+static void with_tcache(void) {
+    if (RUNNING_ON_VALGRIND)
+        setenv("QUARRY_CONF", "tcache:true", 1);
+}
+TestSuite(tcache, .init = with_tcache);
+
+static struct tcache_bin *my_bin(unsigned bin) { return &thread_tcache->bins[bin]; }
+
+Test(tcache, a_miss_fills_a_batch_in_ascending_order_lowest_on_top) {
+    unsigned cls = size_to_class(64);
+    void *first = quarry_malloc(64);
+    struct tcache_bin *b = my_bin(cls);
+    unsigned cap = tcache_bin_cap(b);
+    cr_assert_eq(cap, 2 * size_classes[cls].nregs < 200 ? 2 * size_classes[cls].nregs : 200);
+    /* The first fill takes cap >> 1 regions; one was handed out. */
+    cr_assert_eq(tcache_bin_count(b), cap / 2 - 1);
+    /* The rest come out in ascending address order, with no lock taken. */
+    char *prev = first;
+    unsigned n = tcache_bin_count(b);
+    for (unsigned i = 0; i < n; i++) {
+        char *p = quarry_malloc(64);
+        cr_assert_gt(p, prev);
+        prev = p;
+    }
+    cr_assert_eq(tcache_bin_count(b), 0);
+}
+
+Test(tcache, a_full_stack_flushes_its_oldest_half) {
+    unsigned cls = size_to_class(256);
+    struct tcache_bin *b;
+    unsigned cap;
+    void *p[400];
+    void *warm = quarry_malloc(256);
+    b = my_bin(cls);
+    cap = tcache_bin_cap(b);
+    cr_assert_lt(cap + 1, 400);
+    for (unsigned i = 0; i < cap + 1; i++)
+        p[i] = quarry_malloc(256);
+    tcache_flush(thread_tcache); /* start from an empty stack */
+    for (unsigned i = 0; i < cap; i++)
+        quarry_free(p[i]);
+    cr_assert_eq(tcache_bin_count(b), cap);
+    /* The stack is full: the next free sends the oldest (cap - cap / 2)
+     * back to the arena and keeps the newest. */
+    quarry_free(p[cap]);
+    cr_assert_eq(tcache_bin_count(b), cap / 2 + 1);
+    cr_assert_eq(b->top[-1], p[cap]);
+    cr_assert_eq(b->base[0], p[cap - cap / 2]);
+    quarry_free(warm);
+}
+
+Test(tcache, gc_gives_back_what_an_idle_class_held) {
+    unsigned cls = size_to_class(128);
+    void *p[200];
+    for (int i = 0; i < 200; i++)
+        p[i] = quarry_malloc(128);
+    for (int i = 0; i < 200; i++)
+        quarry_free(p[i]);
+    struct tcache_bin *b = my_bin(cls);
+    unsigned peak = tcache_bin_count(b);
+    cr_assert_gt(peak, 40);
+    /* Keep the thread busy with another class: its frees drive GC sweeps
+     * over every bin, and the idle class drains. */
+    for (int i = 0; i < 100000; i++)
+        quarry_free(quarry_malloc(24));
+    cr_assert_lt(tcache_bin_count(b) * 4, peak, "idle bin kept %u of %u", tcache_bin_count(b), peak);
+}
+
+Test(tcache, a_bin_that_keeps_missing_fills_more) {
+    unsigned cls = size_to_class(32);
+    void *warm = quarry_malloc(32);
+    unsigned div_before = thread_tcache->lg_fill_div[cls];
+    /* Allocate without freeing: every refill is a miss. Other frees drive
+     * the GC steps that see the misses. */
+    static void *keep[20000];
+    for (int i = 0; i < 20000; i++) {
+        keep[i] = quarry_malloc(32);
+        quarry_free(quarry_malloc(600));
+    }
+    cr_assert_lt(thread_tcache->lg_fill_div[cls], div_before + 1);
+    cr_assert_eq(thread_tcache->lg_fill_div[cls], 1, "fill should have grown back to cap/2");
+    for (int i = 0; i < 20000; i++)
+        quarry_free(keep[i]);
+    quarry_free(warm);
+}
+
+Test(tcache, large_blocks_up_to_tcache_max_are_cached) {
+    void *p = quarry_malloc(20000);
+    cr_assert_eq(quarry_malloc_usable_size(p), 5 * PAGE);
+    quarry_free(p);
+    struct tcache_bin *b = my_bin(tcache_large_bin(5));
+    cr_assert_eq(tcache_bin_count(b), 1);
+    cr_assert_eq(quarry_malloc(5 * PAGE - 100), p, "cached large block not reused");
+    void *big = quarry_malloc(40000); /* above tcache_max: not cached */
+    quarry_free(big);
+    cr_assert_eq(tcache_large_bin(10) >= thread_tcache->nbins, true);
+    quarry_free(p);
+}
+
+/* ---- thread exit -------------------------------------------------------- */
+
+static void *cache_a_backlog_and_exit(void *arg) {
+    void *p[300];
+    for (int i = 0; i < 300; i++)
+        p[i] = quarry_malloc((size_t)(i % 40) * 50 + 8);
+    for (int i = 0; i < 300; i++)
+        quarry_free(p[i]);
+    *(struct arena **)arg = thread_arena;
+    return NULL;
+}
+
+static void *touch_nothing(void *arg) {
+    (void)arg;
+    return NULL;
+}
+
+static size_t active_pages(void) {
+    size_t n = 0;
+    for (unsigned i = 0; i < narenas; i++)
+        if (arenas[i] != NULL) {
+            lock_acquire(&arenas[i]->lock);
+            n += arenas[i]->nactive;
+            lock_release(&arenas[i]->lock);
+        }
+    return n;
+}
+
+Test(tcache, thread_exit_returns_the_cache_and_its_backlog) {
+    void *mine = quarry_malloc(8);
+    size_t before = active_pages();
+    for (int round = 0; round < 50; round++) {
+        pthread_t t;
+        struct arena *a;
+        pthread_create(&t, NULL, cache_a_backlog_and_exit, &a);
+        pthread_join(t, NULL);
+        pthread_create(&t, NULL, touch_nothing, NULL);
+        pthread_join(t, NULL);
+        cr_assert_eq(active_pages(), before, "round %d: %zu pages active, %zu before", round, active_pages(),
+                     before);
+    }
+    quarry_free(mine);
+}
+
+static pthread_key_t late_key;
+static void *late_ptr;
+
+static void late_destructor(void *arg) {
+    (void)arg;
+    /* Runs after quarry's own destructor (keys created later run later in
+     * glibc's first round, and this one re-arms itself once). */
+    void *p = quarry_malloc(100);
+    memset(p, 1, 100);
+    quarry_free(late_ptr);
+    late_ptr = quarry_malloc(3000);
+    quarry_free(p);
+}
+
+static void *allocate_in_destructor(void *arg) {
+    (void)arg;
+    quarry_free(quarry_malloc(10));
+    late_ptr = quarry_malloc(50);
+    pthread_setspecific(late_key, (void *)1);
+    return NULL;
+}
+
+Test(tcache, a_destructor_that_allocates_after_the_cache_is_gone_bypasses_it) {
+    pthread_key_create(&late_key, late_destructor);
+    void *mine = quarry_malloc(8);
+    size_t before = active_pages();
+    pthread_t t;
+    pthread_create(&t, NULL, allocate_in_destructor, NULL);
+    pthread_join(t, NULL);
+    cr_assert_not_null(late_ptr);
+    cr_assert_eq(quarry_malloc_usable_size(late_ptr), 3072);
+    quarry_free(late_ptr);
+    tcache_flush(thread_tcache);
+    cr_assert_eq(active_pages(), before, "the exiting thread leaked pages");
+    quarry_free(mine);
+}
+
+/* ---- caching off -------------------------------------------------------- */
+
+static void tcache_off(void) { opt_tcache = false; }
+
+Test(tcache_off, every_thread_bypasses_the_cache, .init = tcache_off) {
+    void *p = quarry_malloc(64);
+    cr_assert_eq(thread_tcache, &tcache_bypass);
+    quarry_free(p);
+    cr_assert_eq(quarry_malloc(64), p, "a freed region goes straight back to its run");
+}
+
+/* ---- double and invalid frees through the cache ------------------------ */
+
+static void double_free_in_cache(void *arg) {
+    (void)arg;
+    void *a = quarry_malloc(32), *b = quarry_malloc(32), *c = quarry_malloc(32);
+    quarry_free(a);
+    quarry_free(b);
+    quarry_free(c);
+    quarry_free(a); /* not the most recent entry: found by the key and a scan */
+}
+
+static void double_free_large_in_cache(void *arg) {
+    (void)arg;
+    void *a = quarry_malloc(3 * PAGE);
+    quarry_free(a);
+    quarry_free(a);
+}
+
+static void double_free_after_flush(void *arg) {
+    (void)arg;
+    void *a = quarry_malloc(48);
+    quarry_free(a);
+    tcache_flush(thread_tcache);
+    quarry_free(a); /* back in its run's bitmap already */
+}
+
+static void sized_free_with_a_wrong_size(void *arg) {
+    (void)arg;
+    void *a = quarry_malloc(1000);
+    quarry_free_sized(a, 16); /* lands in the 16-byte bin */
+    tcache_flush(thread_tcache); /* and is caught on the way out */
+}
+
+Test(tcache, double_frees_are_caught_in_and_after_the_cache) {
+    assert_aborts_with(double_free_in_cache, NULL, "quarry: free(): invalid pointer 0x");
+    assert_aborts_with(double_free_large_in_cache, NULL, "quarry: free(): invalid pointer 0x");
+    assert_aborts_with(double_free_after_flush, NULL, "quarry: free(): invalid pointer 0x");
+    assert_aborts_with(sized_free_with_a_wrong_size, NULL, "quarry: free(): invalid pointer 0x");
+}
