@@ -42,6 +42,17 @@ QUARRY_EXPORT QUARRY_MALLOC_ATTR void *quarry_valloc(size_t size);
 QUARRY_EXPORT QUARRY_MALLOC_ATTR void *quarry_pvalloc(size_t size);
 QUARRY_EXPORT size_t quarry_malloc_usable_size(const void *ptr);
 
+/* Gives every free dirty page of every arena back to the kernel now (after
+ * flushing the calling thread's cache), and empties the cache of freed huge
+ * mappings. Returns the number of bytes given back. */
+QUARRY_EXPORT size_t quarry_purge(void);
+
+/* Reads (oldp/oldlenp) or triggers (no value) the control name `name`, as
+ * jemalloc's mallctl: "stats.allocated", "opt.lg_dirty_mult",
+ * "arena.4096.purge", "thread.tcache.flush", ... (docs/stats.md). Returns 0,
+ * or ENOENT (unknown name), EINVAL (wrong size), EPERM (read-only). */
+QUARRY_EXPORT int quarry_ctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+
 #ifdef __cplusplus
 }
 #endif

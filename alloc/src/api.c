@@ -15,14 +15,10 @@
 #include "bin.h"
 #include "huge.h"
 #include "init.h"
+#include "junk.h"
 #include "report.h"
 #include "rtree.h"
 #include "tcache.h"
-
-static COLD void *fail_enomem(void) {
-    errno = ENOMEM;
-    return NULL;
-}
 
 /* ---- allocation ------------------------------------------------------- */
 
@@ -39,8 +35,12 @@ static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
     if (align_slack < LARGE_MAX && page_ceil(size) <= LARGE_MAX - align_slack)
         p = arena_malloc_large(a, size, align, zero);
     else
-        p = huge_malloc(size, align);
-    return p != NULL ? p : fail_enomem();
+        p = huge_malloc(size, align, zero);
+    if (p == NULL)
+        return fail_enomem();
+    if (!zero)
+        junk_on_alloc(p, page_ceil(size));
+    return p;
 }
 
 /* Small classes and large classes up to tcache_max_size come from the
@@ -217,10 +217,12 @@ static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
         tcache_free(b->run->cls, ptr);
         break;
     case BLOCK_LARGE:
-        if (b->run->npages <= (tcache_max_size >> LG_PAGE))
+        if (b->run->npages <= (tcache_max_size >> LG_PAGE)) {
             tcache_free(tcache_large_bin(b->run->npages), ptr);
-        else
+        } else {
+            junk_on_free(ptr, (size_t)b->run->npages << LG_PAGE);
             arena_free_large(chunk_of(ptr)->arena, b->run);
+        }
         break;
     default:
         huge_free(b->huge);

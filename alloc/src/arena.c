@@ -3,6 +3,9 @@
 #include <string.h>
 
 #include "base.h"
+#include "conf.h"
+#include "os.h"
+#include "purge.h"
 #include "report.h"
 
 #define DESC_BATCH 64
@@ -60,42 +63,68 @@ static void avail_insert(struct arena *a, struct run *r) {
     r->node.key = free_run_key(r);
     tree_insert(&a->avail, &r->node);
     map_set_ends(r);
-    if (r->kind == RUN_FREE_DIRTY)
+    if (r->kind == RUN_FREE_DIRTY) {
         a->ndirty += r->npages;
+        chunk_of(r->base)->ndirty_pages += r->npages;
+    }
 }
 
-static void avail_remove(struct arena *a, struct run *r) {
+void arena_avail_remove(struct arena *a, struct run *r) {
     tree_remove(&a->avail, &r->node);
-    if (r->kind == RUN_FREE_DIRTY)
+    if (r->kind == RUN_FREE_DIRTY) {
         a->ndirty -= r->npages;
+        chunk_of(r->base)->ndirty_pages -= r->npages;
+    }
 }
 
-/* A fresh chunk: one clean free run over all its pages. */
+static void chunk_list_push(struct chunk **head, struct chunk *c) {
+    c->prev = NULL;
+    c->next = *head;
+    if (*head != NULL)
+        (*head)->prev = c;
+    *head = c;
+}
+
+static void chunk_list_remove(struct chunk **head, struct chunk *c) {
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+}
+
+/* A chunk for the arena, retained or fresh: one free run over all its
+ * pages, clean or (after MADV_FREE) lazily purged. */
 static bool arena_add_chunk(struct arena *a) {
     if (!desc_reserve(a, 1))
         return false;
-    struct chunk *c = chunk_alloc(a);
+    bool lazy;
+    struct chunk *c = chunk_alloc(a, &lazy);
     if (c == NULL)
         return false;
+    chunk_list_push(&a->chunks, c);
+    a->nchunks++;
     struct run *r = desc_get(a);
     r->base = chunk_page_addr(c, CHUNK_HEADER_PAGES);
     r->npages = RUN_PAGES_MAX;
-    r->kind = RUN_FREE_CLEAN;
+    r->kind = lazy ? RUN_FREE_LAZY : RUN_FREE_CLEAN;
     avail_insert(a, r);
-    a->nchunks++;
     return true;
 }
 
-/* A wholly free chunk beyond the spare: drop its runs and unmap it. */
-static void arena_release_chunk(struct arena *a, struct chunk *c) {
+/* A wholly free chunk beyond the spare: drop its runs and let it go. */
+static void arena_retire_chunk(struct arena *a, struct chunk *c) {
     for (size_t page = CHUNK_HEADER_PAGES; page < CHUNK_NPAGES;) {
         struct run *r = c->map[page];
-        qassert(r->kind == RUN_FREE_CLEAN || r->kind == RUN_FREE_DIRTY);
+        qassert(run_kind_is_free(r->kind));
         page += r->npages;
-        avail_remove(a, r);
+        arena_avail_remove(a, r);
         desc_put(a, r);
     }
+    chunk_list_remove(&a->chunks, c);
     a->nchunks--;
+    a->stats.nmadvise++;
     chunk_dealloc(c);
 }
 
@@ -111,7 +140,7 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
         n = tree_lower_bound(&a->avail, (uint64_t)need << 40);
     }
     struct run *r = (struct run *)n;
-    avail_remove(a, r);
+    arena_avail_remove(a, r);
     uint8_t free_kind = r->kind;
     struct chunk *c = chunk_of(r->base);
 
@@ -151,41 +180,45 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
     return r;
 }
 
-void arena_run_dalloc(struct arena *a, struct run *r) {
+void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind) {
     struct chunk *c = chunk_of(r->base);
     size_t first = chunk_page(c, r->base);
     size_t end = first + r->npages;
-    c->nalloc_pages -= r->npages;
-    a->nactive -= r->npages;
-    r->kind = RUN_FREE_DIRTY;
-
-    /* Coalesce with free neighbours of the same kind: dirty and clean runs
-     * stay apart so that clean pages keep reading as zero. */
-    if (first > CHUNK_HEADER_PAGES) {
-        struct run *left = c->map[first - 1];
-        if (left->kind == RUN_FREE_DIRTY && left->base + ((size_t)left->npages << LG_PAGE) == r->base) {
-            avail_remove(a, left);
-            left->npages += r->npages;
-            desc_put(a, r);
-            r = left;
-        }
+    r->kind = kind;
+    /* Merge only with neighbours of the same kind: clean pages must keep
+     * reading as zero, and dirty ones must stay counted as dirty. */
+    struct run *left = c->map[first - 1]; /* the header's pages map to run_none */
+    if (left->kind == kind && left->base + ((size_t)left->npages << LG_PAGE) == r->base) {
+        arena_avail_remove(a, left);
+        left->npages += r->npages;
+        desc_put(a, r);
+        r = left;
     }
     if (end < CHUNK_NPAGES) {
         struct run *right = c->map[end];
-        if (right->kind == RUN_FREE_DIRTY && right->base == r->base + ((size_t)r->npages << LG_PAGE)) {
-            avail_remove(a, right);
+        if (right->kind == kind && right->base == r->base + ((size_t)r->npages << LG_PAGE)) {
+            arena_avail_remove(a, right);
             r->npages += right->npages;
             desc_put(a, right);
         }
     }
     avail_insert(a, r);
-
     if (c->nalloc_pages == 0) {
+        /* With purging off (lg_dirty_mult -1) nothing goes back, whole
+         * chunks included. */
         if (a->spare == NULL)
             a->spare = c;
-        else
-            arena_release_chunk(a, c);
+        else if (a->spare != c && opt_lg_dirty_mult >= 0)
+            arena_retire_chunk(a, c);
     }
+}
+
+void arena_run_dalloc(struct arena *a, struct run *r) {
+    struct chunk *c = chunk_of(r->base);
+    c->nalloc_pages -= r->npages;
+    a->nactive -= r->npages;
+    arena_run_insert_free(a, r, RUN_FREE_DIRTY);
+    arena_maybe_purge(a);
 }
 
 void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero) {
@@ -194,6 +227,11 @@ void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero) 
     bool zeroed;
     lock_acquire(&a->lock);
     struct run *r = arena_run_alloc(a, npages, align_pages, RUN_LARGE, 0, &zeroed);
+    if (r != NULL) {
+        a->stats.large_allocated += npages << LG_PAGE;
+        if (zero && zeroed)
+            a->stats.calloc_zeroed++;
+    }
     lock_release(&a->lock);
     if (r == NULL)
         return NULL;
@@ -204,6 +242,7 @@ void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero) 
 
 void arena_free_large(struct arena *a, struct run *r) {
     lock_acquire(&a->lock);
+    a->stats.large_allocated -= (size_t)r->npages << LG_PAGE;
     arena_run_dalloc(a, r);
     lock_release(&a->lock);
 }
@@ -218,6 +257,7 @@ static bool shrink_large(struct arena *a, struct run *r, size_t npages) {
     r->npages = (uint32_t)npages;
     map_set_ends(r);
     map_set_ends(tail);
+    a->stats.large_allocated -= (size_t)tail->npages << LG_PAGE;
     arena_run_dalloc(a, tail);
     return true;
 }
@@ -229,10 +269,10 @@ static bool grow_large(struct arena *a, struct run *r, size_t npages) {
     if (end >= CHUNK_NPAGES)
         return false;
     struct run *next = c->map[end];
-    if ((next->kind != RUN_FREE_CLEAN && next->kind != RUN_FREE_DIRTY) ||
-        next->base != r->base + ((size_t)r->npages << LG_PAGE) || next->npages < extra)
+    if (!run_kind_is_free(next->kind) || next->base != r->base + ((size_t)r->npages << LG_PAGE) ||
+        next->npages < extra)
         return false;
-    avail_remove(a, next);
+    arena_avail_remove(a, next);
     if (next->npages > extra) {
         next->base += extra << LG_PAGE;
         next->npages -= (uint32_t)extra;
@@ -244,6 +284,7 @@ static bool grow_large(struct arena *a, struct run *r, size_t npages) {
     map_set_ends(r);
     c->nalloc_pages += extra;
     a->nactive += extra;
+    a->stats.large_allocated += extra << LG_PAGE;
     return true;
 }
 

@@ -1,11 +1,12 @@
 /*
  * Arenas: independent heaps, 4 per CPU by default. An arena owns chunks,
  * keeps their free page runs in a tree ordered by (pages, address) for best
- * fit, serves large allocations (whole pages) and small runs to its bins.
+ * fit, serves large allocations (whole pages) and small runs to its bins,
+ * and purges its dirty pages (purge.c).
  *
- * Locking: a->lock guards the free-run tree, chunk bookkeeping and the
- * descriptor pool; each bin has its own lock (bin.h). No path holds a bin
- * lock while taking a->lock.
+ * Locking: a->lock guards the free-run tree, chunk bookkeeping, the
+ * descriptor pool and the counters below; each bin has its own lock. No
+ * path holds a bin lock while taking a->lock.
  */
 #ifndef QUARRY_ARENA_H
 #define QUARRY_ARENA_H
@@ -16,27 +17,47 @@
 #include "size_class.h"
 #include "tree.h"
 
+struct bin_stats {
+    uint64_t nfills;   /* lock acquisitions that handed out regions */
+    uint64_t nflushes; /* lock acquisitions that took regions back */
+    uint64_t nmalloc;  /* regions handed out (to caches or callers) */
+    uint64_t ndalloc;  /* regions taken back */
+    size_t nruns;      /* runs in use */
+};
+
 struct bin {
     lock_t lock;
     /* The run regions come from; a full current run is replaced on the next
      * allocation. Other runs with free regions wait in nonfull. */
     struct run *current;
     struct tree nonfull;
+    struct bin_stats stats;
 } CACHE_ALIGNED;
+
+struct arena_stats {
+    uint64_t npurge;       /* purge passes */
+    uint64_t nmadvise;     /* madvise calls made by them */
+    uint64_t purged;       /* pages purged */
+    uint64_t calloc_zeroed; /* large callocs served from pages known zero: no memset */
+    size_t large_allocated; /* bytes in large runs handed out */
+};
 
 struct arena {
     lock_t lock;
     unsigned index;
     unsigned nthreads; /* threads bound here; under init_lock */
     struct tree avail; /* free runs, key free_run_key() */
-    /* One wholly free chunk kept (its runs stay in avail) so that a program
-     * that empties and refills an arena does not map and unmap a chunk on
-     * every cycle. */
+    struct chunk *chunks;   /* in use, linked through next/prev */
+    /* One wholly free chunk kept in use (its runs stay in avail) so that a
+     * program that empties and refills an arena does not give a chunk back
+     * and take it again on every cycle. */
     struct chunk *spare;
-    struct run *pool; /* unused descriptors, linked through node.left */
-    size_t nactive;   /* pages in allocated runs */
-    size_t ndirty;    /* pages in RUN_FREE_DIRTY runs */
-    size_t nchunks;
+    struct run *pool;  /* unused descriptors, linked through node.left */
+    size_t nactive;    /* pages in allocated runs */
+    size_t ndirty;     /* pages in RUN_FREE_DIRTY runs */
+    size_t nchunks;    /* in use (spare included) */
+    bool purging;      /* a purge pass has dropped the lock */
+    struct arena_stats stats;
     struct bin bins[NSMALL];
 };
 
@@ -47,8 +68,16 @@ struct arena *arena_new(unsigned index);
  * its pages read as zero. NULL when no memory can be mapped. */
 struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, enum run_kind kind,
                             unsigned cls, bool *zeroed);
-/* Under a->lock. Returns an allocated run's pages to the free tree. */
+/* Under a->lock. Returns an allocated run's pages to the free tree as
+ * dirty pages, and purges if the arena has too many (it may drop and retake
+ * the lock to do so). */
 void arena_run_dalloc(struct arena *a, struct run *r);
+/* Under a->lock. Inserts run r, just made free of the given kind, into the
+ * free tree, merging it with free neighbours of the same kind; gives a
+ * wholly free chunk back. */
+void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind);
+/* Under a->lock: takes free run r out of the free tree. */
+void arena_avail_remove(struct arena *a, struct run *r);
 
 void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero);
 void arena_free_large(struct arena *a, struct run *r);

@@ -8,6 +8,11 @@ static ALWAYS_INLINE void *run_take_region(struct run *r) {
     return r->base + (size_t)idx * class_size(r->cls);
 }
 
+static void count_new_run(struct bin *b, struct run *r) {
+    if (r != NULL)
+        b->stats.nruns++;
+}
+
 /* Under b->lock, which it may drop and retake: a current run with a free
  * region, or NULL when no memory can be mapped. */
 static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
@@ -33,6 +38,7 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
         bitmap_init(r->bitmap, sc->nregs);
     }
     lock_acquire(&b->lock);
+    count_new_run(b, r);
     if (b->current != NULL && b->current->nfree != 0) {
         /* Another thread refilled the bin while the lock was dropped. */
         if (r != NULL) {
@@ -45,6 +51,7 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
         b->current = r;
     return r;
 }
+
 
 void *bin_malloc(struct arena *a, unsigned cls) {
     void *p;
@@ -65,6 +72,8 @@ unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
         while (got < n && r->nfree != 0)
             dst[got++] = run_take_region(r);
     }
+    b->stats.nfills++;
+    b->stats.nmalloc += got;
     lock_release(&b->lock);
     return got;
 }
@@ -74,7 +83,9 @@ unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
 static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
     bitmap_set(r->bitmap, idx);
     r->nfree++;
+    b->stats.ndalloc++;
     if (r->nfree == size_classes[r->cls].nregs) {
+        b->stats.nruns--;
         if (b->current == r)
             b->current = NULL;
         else
@@ -127,6 +138,7 @@ void bin_free_batch(unsigned cls, void **items, unsigned n) {
         struct run *emptied = NULL; /* linked through node.left */
         unsigned deferred = 0;
         lock_acquire(&b->lock);
+        b->stats.nflushes++;
         for (unsigned i = 0; i < n; i++) {
             void *p = items[i];
             if (chunk_of(p)->arena != a) {

@@ -1,25 +1,98 @@
 #include "chunk.h"
 
+#include "conf.h"
+#include "huge.h"
 #include "os.h"
 #include "rtree.h"
 
 struct run run_none;
 
-struct chunk *chunk_alloc(struct arena *a) {
-    struct chunk *c = os_map_aligned(CHUNK, CHUNK);
-    if (c == NULL)
-        return NULL;
-    if (!rtree_set((uintptr_t)c, RTREE_ARENA_CHUNK)) {
-        os_unmap(c, CHUNK);
-        return NULL;
-    }
+/* Retained chunks, shared by all arenas (lock order: after the arena locks,
+ * before huge_lock). They stay registered as arena chunks, with every map
+ * entry reset to run_none, so a stray free into one is still caught. */
+lock_t chunk_pool_lock = LOCK_INITIALIZER;
+static struct chunk *retained;
+static size_t nretained;
+
+static void chunk_init(struct chunk *c, struct arena *a) {
     c->arena = a;
+    c->nalloc_pages = 0;
+    c->ndirty_pages = 0;
     for (size_t i = 0; i < CHUNK_NPAGES; i++)
         c->map[i] = &run_none;
+    if (opt_thp != THP_DEFAULT)
+        os_advise_hugepages(c, CHUNK, opt_thp == THP_ALWAYS);
+}
+
+static struct chunk *map_chunk(void) {
+    struct chunk *c = os_map_aligned(CHUNK, CHUNK);
+    if (c != NULL && !rtree_set((uintptr_t)c, RTREE_ARENA_CHUNK)) {
+        os_unmap(c, CHUNK);
+        c = NULL;
+    }
+    return c;
+}
+
+struct chunk *chunk_alloc(struct arena *a, bool *lazy) {
+    lock_acquire(&chunk_pool_lock);
+    struct chunk *c = retained;
+    if (c != NULL) {
+        retained = c->next;
+        nretained--;
+    }
+    lock_release(&chunk_pool_lock);
+    if (c != NULL) {
+        *lazy = c->lazy_purged;
+    } else {
+        *lazy = false;
+        c = map_chunk();
+        if (c == NULL && (chunk_release_retained() + huge_purge()) != 0)
+            c = map_chunk(); /* address space was held by caches */
+        if (c == NULL)
+            return NULL;
+        c->lazy_purged = false;
+    }
+    chunk_init(c, a);
     return c;
 }
 
 void chunk_dealloc(struct chunk *c) {
-    rtree_set((uintptr_t)c, NULL);
-    os_unmap(c, CHUNK);
+    if (!opt_retain) {
+        rtree_set((uintptr_t)c, NULL);
+        os_unmap(c, CHUNK);
+        return;
+    }
+    void *pages = (char *)c + CHUNK_HEADER_PAGES * PAGE;
+    if (opt_purge == PURGE_FREE)
+        c->lazy_purged = !os_purge_lazy(pages, LARGE_MAX);
+    else
+        os_purge(pages, LARGE_MAX);
+    lock_acquire(&chunk_pool_lock);
+    c->next = retained;
+    retained = c;
+    nretained++;
+    lock_release(&chunk_pool_lock);
+}
+
+size_t chunk_release_retained(void) {
+    lock_acquire(&chunk_pool_lock);
+    struct chunk *list = retained;
+    size_t n = nretained;
+    retained = NULL;
+    nretained = 0;
+    lock_release(&chunk_pool_lock);
+    while (list != NULL) {
+        struct chunk *next = list->next;
+        rtree_set((uintptr_t)list, NULL);
+        os_unmap(list, CHUNK);
+        list = next;
+    }
+    return n;
+}
+
+size_t chunk_nretained(void) {
+    lock_acquire(&chunk_pool_lock);
+    size_t n = nretained;
+    lock_release(&chunk_pool_lock);
+    return n;
 }

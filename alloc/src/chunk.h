@@ -16,6 +16,7 @@
 
 #include "bitmap.h"
 #include "common.h"
+#include "lock.h"
 #include "tree.h"
 
 struct arena;
@@ -27,11 +28,17 @@ struct arena;
 
 enum run_kind {
     RUN_UNUSED = 0,  /* descriptor in its arena's pool */
-    RUN_FREE_CLEAN,  /* free pages that read as zero (never touched or purged) */
-    RUN_FREE_DIRTY,  /* free pages that were used */
+    RUN_FREE_CLEAN,  /* free pages that read as zero (never touched, or purged with MADV_DONTNEED) */
+    RUN_FREE_DIRTY,  /* free pages that were used and still hold memory */
+    RUN_FREE_LAZY,   /* free pages purged with MADV_FREE: not dirty, not known to be zero */
     RUN_SMALL,       /* regions of one size class */
     RUN_LARGE,       /* one allocation */
+    RUN_PURGING,     /* dirty pages being purged with the arena lock dropped */
 };
+
+static inline bool run_kind_is_free(unsigned kind) {
+    return kind == RUN_FREE_CLEAN || kind == RUN_FREE_DIRTY || kind == RUN_FREE_LAZY;
+}
 
 struct run {
     /* In a bin's tree of non-full runs (key: base) or the arena's tree of
@@ -57,9 +64,14 @@ struct run {
 
 struct chunk {
     struct arena *arena;
-    /* Pages in allocated runs; 0 means the chunk is wholly free. Under the
-     * arena lock. */
+    /* Under the arena lock: pages in allocated (or purging) runs, 0 when the
+     * chunk is wholly free; pages in dirty free runs; the arena's list of
+     * chunks (in use or retained). */
     size_t nalloc_pages;
+    size_t ndirty_pages;
+    struct chunk *next;
+    struct chunk *prev;
+    bool lazy_purged; /* retained after MADV_FREE: pages may not read as zero */
     /* Indexed by page number in the chunk; the header's own entries stay
      * NULL, so a pointer into the header finds no run. */
     struct run *map[CHUNK_NPAGES];
@@ -91,8 +103,18 @@ static ALWAYS_INLINE uint64_t free_run_key(const struct run *r) {
     return ((uint64_t)r->npages << 40) | ((uintptr_t)r->base >> LG_PAGE);
 }
 
-/* A new chunk for arena a, registered, its pages zeroed; NULL on ENOMEM. */
-struct chunk *chunk_alloc(struct arena *a);
+/* A chunk for arena a, registered, every page free and either zeroed or
+ * (*lazy) purged with MADV_FREE: a retained chunk if there is one, else a
+ * new mapping. NULL when the kernel has no memory even after giving back
+ * every retained chunk and cached huge mapping. */
+struct chunk *chunk_alloc(struct arena *a, bool *lazy);
+/* A wholly free chunk leaves its arena: unmapped, or with opt_retain purged
+ * and kept (address space only) for the next chunk_alloc. */
 void chunk_dealloc(struct chunk *c);
+/* Unmaps every retained chunk; returns how many. */
+size_t chunk_release_retained(void);
+size_t chunk_nretained(void);
+
+extern lock_t chunk_pool_lock;
 
 #endif

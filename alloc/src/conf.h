@@ -1,32 +1,49 @@
 /*
- * Options, read once at start-up from QUARRY_CONF="key:value,key:value"
- * (found by scanning environ: no getenv, no allocation). A bad key or value
- * prints one warning naming it and keeps the default.
+ * Options, read once at start-up: first from a `quarry_conf` string the
+ * program may define (build-time defaults), then from the environment
+ * variable QUARRY_CONF="key:value,key:value" (found by scanning environ: no
+ * getenv, no allocation), which wins. A bad key or value prints one warning
+ * naming it and keeps the default. docs/tuning.md describes each option.
  */
 #ifndef QUARRY_CONF_H
 #define QUARRY_CONF_H
 
 #include "common.h"
 
+enum purge_mode { PURGE_DONTNEED, PURGE_FREE };
+enum thp_mode { THP_DEFAULT, THP_NEVER, THP_ALWAYS };
+
 extern unsigned opt_narenas; /* 0: 4 per CPU */
+extern int opt_lg_dirty_mult; /* -1: never purge */
+extern unsigned opt_purge;    /* enum purge_mode */
 extern bool opt_tcache;
 extern size_t opt_tcache_max;
+extern bool opt_retain;
+extern unsigned opt_thp;      /* enum thp_mode */
+extern bool opt_junk;
+extern bool opt_zero;
+extern bool opt_abort_on_error;
+extern bool opt_stats_print;
 
-enum conf_type { CONF_BOOL, CONF_UNSIGNED, CONF_POW2_OR_ZERO };
+enum conf_type { CONF_BOOL, CONF_UNSIGNED, CONF_INT, CONF_POW2_OR_ZERO, CONF_CHOICE };
 
 struct conf_option {
     const char *name;
     enum conf_type type;
     void *value;
-    uintmax_t min, max; /* unsigned kinds */
+    intmax_t min, max;           /* CONF_UNSIGNED, CONF_INT, CONF_POW2_OR_ZERO */
+    const char *const *choices;  /* CONF_CHOICE: NULL-terminated; value is the index */
 };
 
 extern const struct conf_option conf_options[];
 extern const unsigned conf_noptions;
 
-/* Parses text (NULL: nothing) into the option variables. */
-void conf_parse(const char *text);
-/* The QUARRY_CONF value in the environment, or NULL. */
-const char *conf_from_environment(void);
+/* Parses text (NULL: nothing) into the option variables; source names it
+ * in warnings ("QUARRY_CONF" or "quarry_conf"). */
+void conf_parse(const char *text, const char *source);
+/* Both sources, in order. */
+void conf_init(void);
+/* The option called name (length len), or NULL. */
+const struct conf_option *conf_find(const char *name, size_t len);
 
 #endif

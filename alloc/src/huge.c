@@ -1,77 +1,217 @@
 #include "huge.h"
 
+#include <string.h>
+
 #include "base.h"
+#include "chunk.h"
+#include "conf.h"
 #include "os.h"
 #include "rtree.h"
 
 lock_t huge_lock = LOCK_INITIALIZER;
-static struct huge *huge_pool;
+static struct huge *free_records;
+static struct huge *cache; /* most recently freed first */
+static struct huge_stats stats;
 
+/* Under huge_lock. */
 static struct huge *record_get(void) {
-    lock_acquire(&huge_lock);
-    struct huge *h = huge_pool;
-    if (h != NULL)
-        huge_pool = h->next_free;
-    lock_release(&huge_lock);
-    if (h == NULL)
-        h = base_alloc(sizeof(*h));
+    struct huge *h = free_records;
+    if (h != NULL) {
+        free_records = h->next;
+        return h;
+    }
+    return base_alloc(sizeof(*h));
+}
+
+/* Under huge_lock. */
+static void record_put(struct huge *h) {
+    h->base = NULL;
+    h->next = free_records;
+    free_records = h;
+}
+
+/* Under huge_lock: the cached mapping that fits size best, taken out. */
+static struct huge *cache_take(size_t size) {
+    struct huge **best = NULL, **largest = NULL;
+    for (struct huge **link = &cache; *link != NULL; link = &(*link)->next) {
+        if ((*link)->size >= size && (best == NULL || (*link)->size < (*best)->size))
+            best = link;
+        if (largest == NULL || (*link)->size > (*largest)->size)
+            largest = link;
+    }
+    struct huge **take = best != NULL ? best : largest;
+    if (take == NULL)
+        return NULL;
+    struct huge *h = *take;
+    *take = h->next;
+    stats.cached -= h->size;
+    stats.ncached--;
     return h;
 }
 
-static void record_put(struct huge *h) {
-    lock_acquire(&huge_lock);
-    h->base = NULL;
-    h->next_free = huge_pool;
-    huge_pool = h;
-    lock_release(&huge_lock);
+/* Under huge_lock: evicts the oldest mappings past the cache's bounds, into
+ * *evicted (unmapped by the caller, outside the lock). */
+static void cache_trim(struct huge **evicted) {
+    size_t bound = HUGE_CACHE_FLOOR;
+    if (opt_lg_dirty_mult >= 0 && (stats.allocated >> opt_lg_dirty_mult) > bound)
+        bound = stats.allocated >> opt_lg_dirty_mult;
+    while (stats.ncached > HUGE_CACHE_SLOTS || stats.cached > bound) {
+        struct huge **link = &cache;
+        while ((*link)->next != NULL)
+            link = &(*link)->next;
+        struct huge *h = *link;
+        *link = NULL;
+        stats.cached -= h->size;
+        stats.ncached--;
+        h->next = *evicted;
+        *evicted = h;
+    }
 }
 
-void *huge_malloc(size_t size, size_t align) {
+static void unmap_records(struct huge *list) {
+    while (list != NULL) {
+        struct huge *next = list->next;
+        rtree_set((uintptr_t)list->base, NULL);
+        os_unmap(list->base, list->size);
+        lock_acquire(&huge_lock);
+        record_put(list);
+        lock_release(&huge_lock);
+        list = next;
+    }
+}
+
+static void *remap(struct huge *h, size_t size);
+
+/* A cached mapping made to hold size bytes, or NULL. */
+static void *reuse(size_t size, bool zero) {
+    lock_acquire(&huge_lock);
+    struct huge *h = cache_take(size);
+    lock_release(&huge_lock);
+    if (h == NULL)
+        return NULL;
+    /* Cut a much larger mapping down (its tail goes back to the kernel);
+     * grow a smaller one, which faults only the new pages. */
+    void *p = h->size >= size && h->size <= 2 * size ? h->base : remap(h, size);
+    if (p == NULL) {
+        h->next = NULL;
+        unmap_records(h);
+        return NULL;
+    }
+    /* Cached mappings are not registered: a free of one is invalid. The
+     * leaf for this chunk exists from its first registration. */
+    rtree_set((uintptr_t)p, h);
+    lock_acquire(&huge_lock);
+    stats.allocated += h->size;
+    stats.nreused++;
+    lock_release(&huge_lock);
+    if (zero)
+        memset(p, 0, size);
+    return p;
+}
+
+void *huge_malloc(size_t size, size_t align, bool zero) {
     size = page_ceil(size);
+    if (align <= CHUNK) {
+        void *p = reuse(size, zero);
+        if (p != NULL)
+            return p;
+    }
+    lock_acquire(&huge_lock);
     struct huge *h = record_get();
+    lock_release(&huge_lock);
     if (h == NULL)
         return NULL;
     void *p = os_map_aligned(size, align > CHUNK ? align : CHUNK);
-    if (p == NULL) {
+    if (p == NULL && (huge_purge() + chunk_release_retained()) != 0)
+        p = os_map_aligned(size, align > CHUNK ? align : CHUNK); /* caches held the address space */
+    if (p == NULL || !rtree_set((uintptr_t)p, h)) {
+        if (p != NULL)
+            os_unmap(p, size);
+        lock_acquire(&huge_lock);
         record_put(h);
+        lock_release(&huge_lock);
         return NULL;
     }
     h->base = p;
     h->size = size;
-    if (!rtree_set((uintptr_t)p, h)) {
-        os_unmap(p, size);
-        record_put(h);
-        return NULL;
-    }
+    lock_acquire(&huge_lock);
+    stats.allocated += size;
+    lock_release(&huge_lock);
     return p;
 }
 
 void huge_free(struct huge *h) {
+    struct huge *evicted = NULL;
     rtree_set((uintptr_t)h->base, NULL);
-    os_unmap(h->base, h->size);
-    record_put(h);
+    lock_acquire(&huge_lock);
+    stats.allocated -= h->size;
+    if (h->size <= HUGE_CACHE_FLOOR) {
+        h->next = cache;
+        cache = h;
+        stats.cached += h->size;
+        stats.ncached++;
+    } else {
+        h->next = evicted;
+        evicted = h;
+    }
+    cache_trim(&evicted);
+    lock_release(&huge_lock);
+    unmap_records(evicted);
+}
+
+static void *remap(struct huge *h, size_t size) {
+    size = page_ceil(size);
+    size_t old = h->size;
+    if (size == old)
+        return h->base;
+    void *p = h->base;
+    if (os_remap_in_place(h->base, old, size)) {
+        h->size = size;
+    } else {
+        /* Move: reserve an aligned range, then let the kernel move the
+         * pages into it, so that the block stays chunk-aligned and nothing
+         * is copied. */
+        void *dest = os_map_aligned(size, CHUNK);
+        if (dest == NULL)
+            return NULL;
+        if (!rtree_set((uintptr_t)dest, h) || !os_remap_to(h->base, old, size, dest)) {
+            rtree_set((uintptr_t)dest, NULL);
+            os_unmap(dest, size);
+            return NULL;
+        }
+        rtree_set((uintptr_t)h->base, NULL);
+        h->base = p = dest;
+        h->size = size;
+    }
+    return p;
 }
 
 void *huge_resize(struct huge *h, size_t size) {
-    size = page_ceil(size);
-    if (size == h->size)
-        return h->base;
-    if (os_remap_in_place(h->base, h->size, size)) {
-        h->size = size;
-        return h->base;
+    size_t old = h->size;
+    void *p = remap(h, size);
+    if (p != NULL) {
+        lock_acquire(&huge_lock);
+        stats.allocated = stats.allocated - old + h->size;
+        lock_release(&huge_lock);
     }
-    /* Move: reserve an aligned range, then let the kernel move the pages
-     * into it, so that the block stays chunk-aligned and nothing is copied. */
-    void *dest = os_map_aligned(size, CHUNK);
-    if (dest == NULL)
-        return NULL;
-    if (!rtree_set((uintptr_t)dest, h) || !os_remap_to(h->base, h->size, size, dest)) {
-        rtree_set((uintptr_t)dest, NULL);
-        os_unmap(dest, size);
-        return NULL;
-    }
-    rtree_set((uintptr_t)h->base, NULL);
-    h->base = dest;
-    h->size = size;
-    return dest;
+    return p;
+}
+
+size_t huge_purge(void) {
+    lock_acquire(&huge_lock);
+    struct huge *all = cache;
+    size_t bytes = stats.cached;
+    cache = NULL;
+    stats.cached = 0;
+    stats.ncached = 0;
+    lock_release(&huge_lock);
+    unmap_records(all);
+    return bytes;
+}
+
+struct huge_stats huge_get_stats(void) {
+    lock_acquire(&huge_lock);
+    struct huge_stats s = stats;
+    lock_release(&huge_lock);
+    return s;
 }

@@ -1,24 +1,46 @@
-/* Huge allocations (above LARGE_MAX): a mapping of their own, aligned to a
- * chunk, registered under its first chunk in the registry. */
+/*
+ * Huge allocations (above LARGE_MAX): a mapping of their own, aligned to a
+ * chunk, registered under its first chunk in the registry.
+ *
+ * Freed mappings are kept in a small cache and handed out again, so that a
+ * program that repeatedly allocates and frees blocks of many megabytes does
+ * not fault in fresh pages every time (the pages stay resident: they count
+ * as dirty memory). The cache holds at most HUGE_CACHE_SLOTS mappings and
+ * max(HUGE_CACHE_FLOOR, bytes of huge blocks in use >> lg_dirty_mult) bytes;
+ * the oldest go back to the kernel first, and an explicit purge empties it.
+ */
 #ifndef QUARRY_HUGE_H
 #define QUARRY_HUGE_H
 
 #include "common.h"
 #include "lock.h"
 
+#define HUGE_CACHE_SLOTS 16
+#define HUGE_CACHE_FLOOR ((size_t)64 << 20)
+
 struct huge {
     void *base;
     size_t size; /* bytes mapped, a multiple of PAGE */
-    struct huge *next_free;
+    struct huge *next; /* in the cache, or the free list of records */
+};
+
+struct huge_stats {
+    size_t allocated; /* bytes of huge blocks in use */
+    size_t cached;    /* bytes of freed mappings kept */
+    size_t ncached;
+    uint64_t nreused; /* allocations served from the cache */
 };
 
 extern lock_t huge_lock;
 
-/* size > LARGE_MAX; align a power of two. Zeroed (fresh pages). */
-void *huge_malloc(size_t size, size_t align);
+/* size > LARGE_MAX; align a power of two. zero: the block must read as zero. */
+void *huge_malloc(size_t size, size_t align, bool zero);
 void huge_free(struct huge *h);
 /* Resizes in place or by moving the pages (never copying); NULL when the
  * kernel refuses, with the block unchanged. size > LARGE_MAX. */
 void *huge_resize(struct huge *h, size_t size);
+/* Unmaps every cached mapping; returns the bytes given back. */
+size_t huge_purge(void);
+struct huge_stats huge_get_stats(void);
 
 #endif

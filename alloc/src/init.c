@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "base.h"
+#include "chunk.h"
 #include "conf.h"
 #include "huge.h"
 #include "lock.h"
@@ -40,6 +41,7 @@ static void prefork(void) {
     for (unsigned i = 0; i < narenas; i++)
         if (arenas[i] != NULL)
             arena_prefork(arenas[i]);
+    lock_acquire(&chunk_pool_lock);
     lock_acquire(&huge_lock);
     lock_acquire(&rtree_lock);
     lock_acquire(&base_lock);
@@ -49,6 +51,7 @@ static void postfork_parent(void) {
     lock_release(&base_lock);
     lock_release(&rtree_lock);
     lock_release(&huge_lock);
+    lock_release(&chunk_pool_lock);
     for (unsigned i = narenas; i-- > 0;)
         if (arenas[i] != NULL)
             arena_postfork_parent(arenas[i]);
@@ -61,6 +64,7 @@ static void postfork_child(void) {
     lock_init(&base_lock);
     lock_init(&rtree_lock);
     lock_init(&huge_lock);
+    lock_init(&chunk_pool_lock);
     for (unsigned i = 0; i < narenas; i++)
         if (arenas[i] != NULL)
             arena_postfork_child(arenas[i]);
@@ -74,7 +78,7 @@ static bool init_locked(void) {
      * (callgrind measures the fast path that way). */
     if (RUNNING_ON_VALGRIND)
         opt_tcache = false;
-    conf_parse(conf_from_environment());
+    conf_init();
     tcache_boot();
     unsigned n = opt_narenas != 0 ? opt_narenas : 4 * os_ncpus();
     struct arena **table = base_alloc(n * sizeof(*table));

@@ -28,6 +28,20 @@ void __libc_free(void *ptr) ALIAS(quarry_free);
 void *__libc_memalign(size_t alignment, size_t size) ALIAS(quarry_memalign);
 int __posix_memalign(void **memptr, size_t alignment, size_t size) ALIAS(quarry_posix_memalign);
 
+/* glibc's malloc_trim: purge everything now; 1 if memory went back. The
+ * pad argument (memory to keep at the top of the heap) has no meaning for
+ * quarry and is ignored. */
+__attribute__((visibility("default"))) int malloc_trim(size_t pad) {
+    (void)pad;
+    return quarry_purge() != 0;
+}
+
+/* jemalloc's control interface, for programs built for jemalloc. */
+__attribute__((visibility("default"))) int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
+                                                   size_t newlen) {
+    return quarry_ctl(name, oldp, oldlenp, newp, newlen);
+}
+
 /* For interpose_cxx.cc: the same functions under hidden names, so that the
  * C++ operators reach them without a trip through the PLT. */
 #define HIDDEN_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("hidden")))

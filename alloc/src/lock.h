@@ -3,7 +3,8 @@
  * each side, contended it sleeps instead of spinning on a 2-core machine.
  * Lock order (fork takes them all in this order; no path takes one that
  * precedes a lock it already holds):
- *   init_lock < arena bin locks < arena lock < huge lock < rtree lock < base lock
+ *   init_lock < arena bin locks < arena lock < chunk_pool_lock < huge_lock
+ *             < rtree_lock < base_lock
  */
 #ifndef QUARRY_LOCK_H
 #define QUARRY_LOCK_H

@@ -37,6 +37,17 @@ void os_unmap(void *addr, size_t size) { munmap(addr, size); }
 
 void os_purge(void *addr, size_t size) { madvise(addr, size, MADV_DONTNEED); }
 
+bool os_purge_lazy(void *addr, size_t size) {
+    if (madvise(addr, size, MADV_FREE) == 0)
+        return false;
+    os_purge(addr, size);
+    return true;
+}
+
+void os_advise_hugepages(void *addr, size_t size, bool want) {
+    madvise(addr, size, want ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+}
+
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size) {
     return mremap(addr, old_size, new_size, 0) != MAP_FAILED;
 }

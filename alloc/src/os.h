@@ -13,6 +13,12 @@ void *os_map_aligned(size_t size, size_t align);
 void os_unmap(void *addr, size_t size);
 /* Give the pages' memory back; the range stays mapped and reads as zero. */
 void os_purge(void *addr, size_t size);
+/* Let the kernel take the pages back when it needs memory (MADV_FREE); until
+ * then they keep their contents. Falls back to os_purge where the kernel
+ * lacks MADV_FREE, and says which it did: true means the pages read as zero. */
+bool os_purge_lazy(void *addr, size_t size);
+/* Transparent huge pages for the range: wanted (true) or not. */
+void os_advise_hugepages(void *addr, size_t size, bool want);
 /* Resize a mapping without moving it; false if the pages after it are taken. */
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
 /* Move a mapping's pages to dest (a range already reserved), no copying. */

@@ -1,5 +1,8 @@
 #include "report.h"
 
+#include "conf.h"
+
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -59,4 +62,11 @@ void report_fatal(const char *what) {
     msg_str(&m, what);
     msg_emit(&m);
     abort();
+}
+
+void *fail_enomem(void) {
+    if (opt_abort_on_error)
+        report_fatal("out of memory (abort_on_error is set)");
+    errno = ENOMEM;
+    return NULL;
 }

@@ -19,6 +19,9 @@ void msg_emit(struct msg *m);
  * free of an interior or foreign pointer, or metadata that contradicts
  * itself. */
 NORETURN COLD void report_invalid_pointer(const char *func, const void *ptr);
+/* Sets errno to ENOMEM and returns NULL; with opt_abort_on_error, says
+ * "quarry: out of memory" and aborts instead. */
+COLD void *fail_enomem(void);
 /* "quarry: <what>" and abort(): an internal invariant does not hold. */
 NORETURN COLD void report_fatal(const char *what);
 

@@ -1,12 +1,12 @@
 #include "tcache.h"
 
-#include <errno.h>
 #include <string.h>
 #include <sys/auxv.h>
 
 #include "bin.h"
 #include "conf.h"
 #include "init.h"
+#include "junk.h"
 #include "report.h"
 
 _Thread_local struct tcache *thread_tcache = &tcache_initial;
@@ -14,6 +14,7 @@ struct tcache tcache_initial;
 struct tcache tcache_bypass;
 uintptr_t tcache_free_key;
 size_t tcache_max_size;
+size_t tcache_bytes;
 
 /* Stack capacity of a small class: two runs' worth of regions (a fill then
  * takes one run), at most 200 so that a thread holds at most ~16 KiB of
@@ -44,6 +45,7 @@ static struct tcache *tcache_create(struct arena *a) {
     struct tcache *tc = arena_malloc_large(a, size, PAGE, true);
     if (tc == NULL)
         return NULL;
+    __atomic_add_fetch(&tcache_bytes, page_ceil(size), __ATOMIC_RELAXED);
     void **next = (void **)(tc + 1);
     for (unsigned i = 0; i < nbins; i++) {
         struct tcache_bin *b = &tc->bins[i];
@@ -64,7 +66,7 @@ static bool tcache_start(void) {
     struct arena *a = arena_choose();
     if (a == NULL)
         return false;
-    if (!opt_tcache) {
+    if (!opt_tcache || opt_junk || opt_zero) {
         thread_tcache = &tcache_bypass;
         return true;
     }
@@ -75,13 +77,16 @@ static bool tcache_start(void) {
     return true;
 }
 
+static size_t bin_size(size_t bin) { return bin < NSMALL ? class_size(bin) : (bin - NSMALL + 1) << LG_PAGE; }
+
 static void *alloc_uncached(size_t bin) {
     struct arena *a = arena_choose();
     void *p = NULL;
     if (a != NULL)
-        p = bin < NSMALL ? bin_malloc(a, bin) : arena_malloc_large(a, (size_t)(bin - NSMALL + 1) << LG_PAGE, PAGE, false);
+        p = bin < NSMALL ? bin_malloc(a, bin) : arena_malloc_large(a, bin_size(bin), PAGE, false);
     if (p == NULL)
-        errno = ENOMEM;
+        return fail_enomem();
+    junk_on_alloc(p, bin_size(bin));
     return p;
 }
 
@@ -107,10 +112,8 @@ static void flush_oldest(struct tcache_bin *b, unsigned bin, unsigned n) {
 void *tcache_alloc_slow(size_t bin) {
     struct tcache *tc = thread_tcache;
     if (tc == &tcache_initial) {
-        if (!tcache_start()) {
-            errno = ENOMEM;
-            return NULL;
-        }
+        if (!tcache_start())
+            return fail_enomem();
         tc = thread_tcache;
     }
     if (tc == &tcache_bypass || bin >= tc->nbins)
@@ -123,10 +126,8 @@ void *tcache_alloc_slow(size_t bin) {
      * order and are stacked so that the lowest ends on top. */
     unsigned want = tcache_bin_cap(b) >> tc->lg_fill_div[bin];
     unsigned got = bin_fill(tc->arena, bin, b->base, want ? want : 1);
-    if (got == 0) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (got == 0)
+        return fail_enomem();
     for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
         void *t = b->base[i];
         b->base[i] = b->base[j];
@@ -165,6 +166,7 @@ void tcache_free_slow(size_t bin, void *ptr) {
             tc = &tcache_bypass; /* no memory for a cache: free directly */
     }
     if (tc == &tcache_bypass || bin >= tc->nbins) {
+        junk_on_free(ptr, bin_size(bin));
         if (bin < NSMALL) {
             bin_free_batch(bin, &ptr, 1);
         } else {
@@ -219,5 +221,7 @@ void tcache_thread_exit(void) {
         return;
     tcache_flush(tc);
     struct chunk *c = chunk_of(tc);
-    arena_free_large(c->arena, c->map[chunk_page(c, tc)]);
+    struct run *r = c->map[chunk_page(c, tc)];
+    __atomic_sub_fetch(&tcache_bytes, (size_t)r->npages << LG_PAGE, __ATOMIC_RELAXED);
+    arena_free_large(c->arena, r);
 }

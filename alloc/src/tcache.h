@@ -56,6 +56,8 @@ extern struct tcache tcache_bypass;
  * is still cached carries it, and the slow path confirms by a scan. */
 extern uintptr_t tcache_free_key;
 extern size_t tcache_max_size; /* largest size cached; 0 before start-up */
+/* Bytes of all live threads' caches (metadata in the statistics). */
+extern size_t tcache_bytes;
 
 /* At start-up, after the options are read. */
 void tcache_boot(void);

@@ -33,8 +33,12 @@ static inline struct child_result run_in_child(void (*fn)(void *), void *arg) {
     close(fds[1]);
     size_t len = 0;
     ssize_t n;
-    while ((n = read(fds[0], res.err + len, sizeof(res.err) - 1 - len)) > 0)
-        len += (size_t)n;
+    char discard[256];
+    /* Read to the end, keeping what fits, so the child never blocks. */
+    while ((n = len < sizeof(res.err) - 1 ? read(fds[0], res.err + len, sizeof(res.err) - 1 - len)
+                                          : read(fds[0], discard, sizeof(discard))) > 0)
+        if (len < sizeof(res.err) - 1)
+            len += (size_t)n;
     close(fds[0]);
     cr_assert_eq(waitpid(pid, &res.status, 0), pid);
     return res;

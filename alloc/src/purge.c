@@ -1,0 +1,83 @@
+#include "purge.h"
+
+#include "conf.h"
+#include "os.h"
+
+size_t arena_dirty_bound(const struct arena *a) {
+    if (opt_lg_dirty_mult < 0)
+        return SIZE_MAX;
+    size_t bound = a->nactive >> opt_lg_dirty_mult;
+    return bound > PURGE_FLOOR ? bound : PURGE_FLOOR;
+}
+
+/* The chunk to purge next: the one with the fewest allocated pages among
+ * those holding dirty pages. Its free space is the most broken up by
+ * allocations and the most likely to empty entirely, while dirty pages
+ * in dense chunks are the ones about to be reused. */
+static struct chunk *sparsest_dirty_chunk(struct arena *a) {
+    struct chunk *best = NULL;
+    for (struct chunk *c = a->chunks; c != NULL; c = c->next)
+        if (c->ndirty_pages != 0 && (best == NULL || c->nalloc_pages < best->nalloc_pages))
+            best = c;
+    return best;
+}
+
+/* Under a->lock: purges dirty runs until at most keep dirty pages remain. */
+static void purge(struct arena *a, size_t keep) {
+    if (a->purging || a->ndirty <= keep)
+        return;
+    a->purging = true;
+    a->stats.npurge++;
+    /* Take whole dirty runs out of the free tree, marked RUN_PURGING and
+     * counted as allocated, so that nothing allocates, merges or releases
+     * them while the lock is dropped. */
+    struct run *batch = NULL; /* linked through node.left */
+    size_t want = a->ndirty - keep;
+    while (want > 0) {
+        struct chunk *c = sparsest_dirty_chunk(a);
+        if (c == NULL)
+            break;
+        for (size_t page = CHUNK_HEADER_PAGES; page < CHUNK_NPAGES && want > 0;) {
+            struct run *r = c->map[page];
+            page += r->npages;
+            if (r->kind != RUN_FREE_DIRTY)
+                continue;
+            arena_avail_remove(a, r);
+            r->kind = RUN_PURGING;
+            c->nalloc_pages += r->npages;
+            want = want > r->npages ? want - r->npages : 0;
+            r->node.left = &batch->node;
+            batch = r;
+        }
+    }
+    lock_release(&a->lock);
+    size_t pages = 0, calls = 0;
+    bool lazy = false;
+    for (struct run *r = batch; r != NULL; r = (struct run *)r->node.left) {
+        size_t bytes = (size_t)r->npages << LG_PAGE;
+        if (opt_purge == PURGE_FREE)
+            lazy = !os_purge_lazy(r->base, bytes);
+        else
+            os_purge(r->base, bytes);
+        pages += r->npages;
+        calls++;
+    }
+    lock_acquire(&a->lock);
+    while (batch != NULL) {
+        struct run *next = (struct run *)batch->node.left;
+        chunk_of(batch->base)->nalloc_pages -= batch->npages;
+        arena_run_insert_free(a, batch, lazy ? RUN_FREE_LAZY : RUN_FREE_CLEAN);
+        batch = next;
+    }
+    a->stats.nmadvise += calls;
+    a->stats.purged += pages;
+    a->purging = false;
+}
+
+void arena_maybe_purge(struct arena *a) {
+    size_t bound = arena_dirty_bound(a);
+    if (a->ndirty > bound)
+        purge(a, bound / 2);
+}
+
+void arena_purge_all(struct arena *a) { purge(a, 0); }

@@ -1,0 +1,249 @@
+/* Giving memory back: RSS after freeing, the dirty bound after every free,
+ * explicit purges, calloc from purged pages, retained chunks, THP advice
+ * and the huge cache. Each test runs in its own process, so the options a
+ * test sets before its first allocation are the ones quarry starts with. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+#include "init.h"
+#include "purge.h"
+#include "quarry.h"
+#include "stats.h"
+#include "tcache.h"
+#include "valgrind_shim.h"
+
+static size_t rss_bytes(void) {
+    unsigned long size, resident;
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert_not_null(f);
+    cr_assert_eq(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return resident * 4096;
+}
+
+static size_t ctl_size(const char *name) {
+    size_t v = 0, len = sizeof(v);
+    cr_assert_eq(quarry_ctl(name, &v, &len, NULL, 0), 0, "ctl %s", name);
+    return v;
+}
+
+/* 64 KiB blocks and 1 KiB blocks, touched, then freed in allocation order.
+ * Returns the RSS growth at the peak. */
+enum { BIG = 64 << 10, SMALL = 1 << 10 };
+static void *big_blocks[4096];
+static void *small_blocks[1 << 18];
+
+static size_t fill_and_free(size_t bytes_each) {
+    size_t nbig = bytes_each / BIG, nsmall = bytes_each / SMALL;
+    size_t before = rss_bytes();
+    for (size_t i = 0; i < nbig; i++) {
+        big_blocks[i] = quarry_malloc(BIG);
+        memset(big_blocks[i], 1, BIG);
+    }
+    for (size_t i = 0; i < nsmall; i++) {
+        small_blocks[i] = quarry_malloc(SMALL);
+        memset(small_blocks[i], 2, SMALL);
+    }
+    size_t peak = rss_bytes() - before;
+    for (size_t i = 0; i < nbig; i++)
+        quarry_free(big_blocks[i]);
+    for (size_t i = 0; i < nsmall; i++)
+        quarry_free(small_blocks[i]);
+    return peak;
+}
+
+static size_t test_bytes(void) { return RUNNING_ON_VALGRIND ? (size_t)16 << 20 : (size_t)128 << 20; }
+
+static size_t arenas_in_use(void) {
+    size_t n = 0;
+    for (unsigned i = 0; i < narenas; i++)
+        n += arenas[i] != NULL;
+    return n;
+}
+
+Test(purge, rss_falls_after_freeing_without_an_explicit_call) {
+    size_t base = rss_bytes();
+    size_t peak = fill_and_free(test_bytes());
+    size_t left = rss_bytes() > base ? rss_bytes() - base : 0;
+    size_t bound = (peak >> opt_lg_dirty_mult) + arenas_in_use() * CHUNK + ctl_size("stats.metadata");
+    cr_assert_leq(left, bound, "RSS kept %zu of a %zu peak (bound %zu)", left, peak, bound);
+    /* quarry's own count agrees: what is dirty is within the floor. */
+    cr_assert_leq(ctl_size("stats.dirty"), arenas_in_use() * PURGE_FLOOR * PAGE + HUGE_CACHE_FLOOR);
+}
+
+Test(purge, explicit_purge_leaves_under_5_percent_of_the_peak) {
+    size_t base = rss_bytes();
+    size_t peak = fill_and_free(test_bytes());
+    quarry_purge();
+    size_t left = rss_bytes() > base ? rss_bytes() - base : 0;
+    if (!RUNNING_ON_VALGRIND)
+        cr_assert_lt(left * 20, peak, "RSS kept %zu of a %zu peak", left, peak);
+    cr_assert_eq(ctl_size("stats.dirty"), 0);
+}
+
+static void no_purging(void) { opt_lg_dirty_mult = -1; }
+
+Test(purge, with_lg_dirty_mult_minus_1_memory_stays, .init = no_purging) {
+    size_t base = rss_bytes();
+    size_t peak = fill_and_free(test_bytes());
+    size_t left = rss_bytes() - base;
+    if (!RUNNING_ON_VALGRIND)
+        cr_assert_gt(left * 10, peak * 8, "RSS fell to %zu of %zu with purging off", left, peak);
+    struct arena_snapshot a;
+    cr_assert(stats_arena(thread_arena->index, &a));
+    cr_assert_eq(a.s.npurge, 0);
+    /* An explicit purge still works. */
+    quarry_purge();
+    cr_assert_eq(ctl_size("stats.dirty"), 0);
+}
+
+Test(purge, dirty_stays_within_the_bound_after_every_free) {
+    enum { N = 4096 };
+    static void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = quarry_malloc(BIG); /* above tcache_max: straight to the arena */
+    struct arena *a = thread_arena;
+    for (int i = 0; i < N; i += 2) {
+        quarry_free(p[i]);
+        lock_acquire(&a->lock);
+        size_t dirty = a->ndirty, active = a->nactive;
+        lock_release(&a->lock);
+        cr_assert_leq(dirty, active >> opt_lg_dirty_mult, "after free %d: %zu dirty, %zu active", i, dirty,
+                      active);
+    }
+    cr_assert_gt(a->stats.npurge, 0, "never purged");
+    /* Hysteresis: far fewer purge passes than frees. */
+    cr_assert_lt(a->stats.npurge * 8, (uint64_t)N / 2);
+    for (int i = 1; i < N; i += 2)
+        quarry_free(p[i]);
+}
+
+Test(purge, calloc_from_purged_pages_skips_the_memset_and_dirty_reuse_is_zeroed) {
+    size_t size = 1 << 20;
+    char *p = quarry_malloc(size);
+    memset(p, 0x77, size);
+    quarry_free(p);
+    quarry_purge();
+    uint64_t skipped = 0;
+    size_t len = sizeof(skipped);
+    char name[64];
+    snprintf(name, sizeof(name), "stats.arenas.%u.calloc_zeroed", thread_arena->index);
+    cr_assert_eq(quarry_ctl(name, &skipped, &len, NULL, 0), 0);
+    char *q = quarry_calloc(1, size);
+    uint64_t after;
+    cr_assert_eq(quarry_ctl(name, &after, &len, NULL, 0), 0);
+    cr_assert_eq(after, skipped + 1, "calloc from purged pages should not memset");
+    for (size_t i = 0; i < size; i += 64)
+        cr_assert_eq(q[i], 0);
+    memset(q, 0x55, size);
+    quarry_free(q); /* dirty now */
+    char *r = quarry_calloc(size, 1);
+    cr_assert_eq(quarry_ctl(name, &skipped, &len, NULL, 0), 0);
+    cr_assert_eq(skipped, after, "dirty pages cannot skip the memset");
+    for (size_t i = 0; i < size; i++)
+        if (r[i] != 0)
+            cr_assert_fail("byte %zu of a calloc from dirty pages is %d", i, r[i]);
+    quarry_free(r);
+}
+
+static void *chunk_fillers[8];
+
+/* Fills two chunks completely and frees them: one becomes the spare, the
+ * other leaves the arena. */
+static void empty_two_chunks(void) {
+    for (int i = 0; i < 3; i++)
+        chunk_fillers[i] = quarry_malloc(LARGE_MAX);
+    for (int i = 0; i < 3; i++)
+        quarry_free(chunk_fillers[i]);
+}
+
+Test(purge, emptied_chunks_are_retained_by_default_and_reused) {
+    cr_assert(opt_retain);
+    empty_two_chunks();
+    size_t retained = ctl_size("stats.retained");
+    cr_assert_geq(retained, CHUNK);
+    void *again = quarry_malloc(LARGE_MAX);
+    void *again2 = quarry_malloc(LARGE_MAX);
+    cr_assert_lt(ctl_size("stats.retained"), retained, "a retained chunk should be taken before mapping anew");
+    quarry_free(again);
+    quarry_free(again2);
+}
+
+static void no_retain(void) { opt_retain = false; }
+
+Test(purge, without_retain_emptied_chunks_are_unmapped, .init = no_retain) {
+    empty_two_chunks();
+    cr_assert_eq(ctl_size("stats.retained"), 0);
+    cr_assert_leq(ctl_size("stats.mapped"), 2 * CHUNK + ctl_size("stats.metadata") + HUGE_CACHE_FLOOR);
+}
+
+/* The VmFlags line of the mapping that holds addr, from /proc/self/smaps. */
+static void vm_flags_of(const void *addr, char *out, size_t outlen) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    cr_assert_not_null(f);
+    char line[200];
+    bool inside = false;
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') == line + strspn(line, "0123456789abcdef"))
+            inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0)
+            snprintf(out, outlen, "%s", line);
+    }
+    fclose(f);
+}
+
+static void thp_never(void) { opt_thp = THP_NEVER; }
+static void thp_always(void) { opt_thp = THP_ALWAYS; }
+
+Test(thp, never_marks_chunks_nohugepage, .init = thp_never) {
+    char flags[256];
+    void *p = quarry_malloc(100);
+    vm_flags_of(p, flags, sizeof(flags));
+    cr_assert(strstr(flags, " nh") != NULL, "VmFlags: %s", flags);
+    quarry_free(p);
+}
+
+Test(thp, always_marks_chunks_hugepage, .init = thp_always) {
+    char flags[256];
+    void *p = quarry_malloc(100);
+    vm_flags_of(p, flags, sizeof(flags));
+    cr_assert(strstr(flags, " hg") != NULL, "VmFlags: %s", flags);
+    quarry_free(p);
+}
+
+Test(huge_cache, a_freed_huge_mapping_is_reused_without_new_pages) {
+    size_t size = 12 << 20;
+    char *p = quarry_malloc(size);
+    memset(p, 3, size);
+    quarry_free(p);
+    struct huge_stats s = huge_get_stats();
+    cr_assert_eq(s.ncached, 1);
+    cr_assert_eq(s.cached, size);
+    char *q = quarry_malloc(size - 100000);
+    cr_assert_eq(q, p, "the cached mapping should come back");
+    cr_assert_eq(huge_get_stats().nreused, 1);
+    /* A calloc from the cache is zeroed by hand. */
+    quarry_free(q);
+    char *z = quarry_calloc(1, size);
+    for (size_t i = 0; i < size; i += 4096)
+        cr_assert_eq(z[i], 0);
+    quarry_free(z);
+    /* An explicit purge empties the cache. */
+    quarry_purge();
+    cr_assert_eq(huge_get_stats().cached, 0);
+}
+
+Test(huge_cache, stays_within_its_bounds) {
+    void *p[40];
+    for (int i = 0; i < 40; i++)
+        p[i] = quarry_malloc((size_t)(5 + i % 7) << 20);
+    for (int i = 0; i < 40; i++)
+        quarry_free(p[i]);
+    struct huge_stats s = huge_get_stats();
+    cr_assert_leq(s.ncached, HUGE_CACHE_SLOTS);
+    cr_assert_leq(s.cached, HUGE_CACHE_FLOOR);
+}
