@@ -95,7 +95,7 @@ Test(conf, every_bad_form_is_named_and_ignored) {
     check_bad("lg_dirty_mult:-2", "bad value for option 'lg_dirty_mult:-2'");
     check_bad("purge:sometimes", "bad value for option 'purge:sometimes'");
     check_bad("tcache:yes", "bad value for option 'tcache:yes'");
-    check_bad("tcache:true,", "empty option");
+    check_bad("junk:false,", "empty option");
 }
 
 Test(conf, ten_kilobytes_of_garbage_get_a_few_warnings_and_no_crash) {
