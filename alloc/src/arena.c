@@ -124,7 +124,8 @@ static void arena_retire_chunk(struct arena *a, struct chunk *c) {
     }
     chunk_list_remove(&a->chunks, c);
     a->nchunks--;
-    a->stats.nmadvise++;
+    if (opt_retain)
+        a->stats.nmadvise++; /* chunk_dealloc purges it */
     chunk_dealloc(c);
 }
 
