@@ -1,6 +1,7 @@
 /* Size classes: the table of the specification, the size -> class lookup,
  * the run sizes chosen for each class, and the reciprocal division. */
 #include <criterion/criterion.h>
+#include <string.h>
 
 #include "arena.h"
 #include "quarry.h"
@@ -116,4 +117,24 @@ Test(size_class, worked_example_of_a_key_value_store) {
     quarry_free(buckets);
     for (size_t i = 0; i < N * 4; i++)
         quarry_free(blocks[i]);
+}
+
+/* ---- start-up: quarry works before main ---------------------------------- */
+
+static void *early_block;
+static size_t early_usable;
+
+__attribute__((constructor)) static void allocate_before_main(void) {
+    early_block = quarry_malloc(77);
+    if (early_block != NULL)
+        memset(early_block, 0x42, 77);
+    early_usable = quarry_malloc_usable_size(early_block);
+}
+
+Test(startup, a_constructor_allocates_before_main) {
+    cr_assert_not_null(early_block);
+    cr_assert_eq(early_usable, 80);
+    for (int i = 0; i < 77; i++)
+        cr_assert_eq(((unsigned char *)early_block)[i], 0x42);
+    quarry_free(early_block);
 }

@@ -20,6 +20,33 @@ static void *bind_and_report(void *arg) {
 
 static pthread_barrier_t together;
 
+static void *first_allocation_together(void *arg) {
+    pthread_barrier_wait(&together);
+    /* Every thread's first call into quarry, at the same moment: start-up
+     * must happen once and bind each thread. */
+    void *p[50];
+    for (int i = 0; i < 50; i++)
+        p[i] = quarry_malloc((size_t)(i + 1) * 24);
+    for (int i = 0; i < 50; i++)
+        quarry_free(p[i]);
+    *(struct arena **)arg = thread_arena;
+    return NULL;
+}
+
+Test(startup, threads_created_before_the_first_malloc_start_it_together) {
+    enum { N = 8 };
+    pthread_t t[N];
+    struct arena *got[N];
+    pthread_barrier_init(&together, NULL, N);
+    for (int i = 0; i < N; i++)
+        pthread_create(&t[i], NULL, first_allocation_together, &got[i]);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++)
+        cr_assert_not_null(got[i]);
+    cr_assert_geq(narenas, 4u);
+}
+
 static void *bind_and_wait(void *arg) {
     bind_and_report(arg);
     /* Stay alive until all are bound, so none inherits another's arena. */
