@@ -73,6 +73,18 @@ static void *aligned_malloc(size_t size, size_t align, bool zero) {
             return p;
         }
     }
+    if (size <= tcache_max_size) {
+        /* Large runs start on a page: the cached large classes serve any
+         * alignment up to a page, and larger ones when the cached block
+         * happens to be aligned. */
+        size_t bin = tcache_large_bin(size == 0 ? 1 : page_ceil(size) >> LG_PAGE);
+        void *p = align <= PAGE ? tcache_alloc(bin) : tcache_alloc_aligned(bin, align);
+        if (p != NULL || align <= PAGE) {
+            if (zero && p != NULL)
+                memset(p, 0, size);
+            return p;
+        }
+    }
     return malloc_pages(size, align, zero);
 }
 

@@ -82,28 +82,39 @@ static void unmap_records(struct huge *list) {
 
 static void *remap(struct huge *h, size_t size);
 
-/* A cached mapping made to hold size bytes, or NULL. */
+/* A cached mapping that holds size bytes, or NULL. The best fit is handed
+ * out whole, its pages already faulted in (its usable size is what it
+ * maps); when none is large enough, the largest grows in place or moves
+ * with mremap, so that only the new pages fault. This is what keeps a loop
+ * of large malloc/touch/free as cheap as glibc's, which serves it from its
+ * heap. */
 static void *reuse(size_t size, bool zero) {
     lock_acquire(&huge_lock);
     struct huge *h = cache_take(size);
+    bool fits = h != NULL && h->size >= size;
+    if (fits) {
+        stats.allocated += h->size;
+        stats.nreused++;
+    }
     lock_release(&huge_lock);
     if (h == NULL)
         return NULL;
-    /* Cut a much larger mapping down (its tail goes back to the kernel);
-     * grow a smaller one, which faults only the new pages. */
-    void *p = h->size >= size && h->size <= 2 * size ? h->base : remap(h, size);
-    if (p == NULL) {
-        h->next = NULL;
-        unmap_records(h);
-        return NULL;
+    void *p = h->base;
+    if (!fits) {
+        p = remap(h, size);
+        if (p == NULL) {
+            h->next = NULL;
+            unmap_records(h);
+            return NULL;
+        }
+        lock_acquire(&huge_lock);
+        stats.allocated += h->size;
+        stats.nreused++;
+        lock_release(&huge_lock);
     }
     /* Cached mappings are not registered: a free of one is invalid. The
      * leaf for this chunk exists from its first registration. */
     rtree_set((uintptr_t)p, h);
-    lock_acquire(&huge_lock);
-    stats.allocated += h->size;
-    stats.nreused++;
-    lock_release(&huge_lock);
     if (zero)
         memset(p, 0, size);
     return p;

@@ -2,12 +2,14 @@
  * Huge allocations (above LARGE_MAX): a mapping of their own, aligned to a
  * chunk, registered under its first chunk in the registry.
  *
- * Freed mappings are kept in a small cache and handed out again, so that a
- * program that repeatedly allocates and frees blocks of many megabytes does
- * not fault in fresh pages every time (the pages stay resident: they count
- * as dirty memory). The cache holds at most HUGE_CACHE_SLOTS mappings and
- * max(HUGE_CACHE_FLOOR, bytes of huge blocks in use >> lg_dirty_mult) bytes;
- * the oldest go back to the kernel first, and an explicit purge empties it.
+ * Freed mappings of at most HUGE_CACHE_FLOOR bytes are kept in a small
+ * cache and handed out again whole (the best fit, or the largest grown with
+ * mremap), so that a program that repeatedly allocates and frees blocks of
+ * many megabytes does not fault in fresh pages every time. The pages stay
+ * resident: they count as dirty memory. The cache holds at most
+ * HUGE_CACHE_SLOTS mappings and max(HUGE_CACHE_FLOOR, bytes of huge blocks
+ * in use >> lg_dirty_mult) bytes; the oldest go back to the kernel first,
+ * and an explicit purge empties it.
  */
 #ifndef QUARRY_HUGE_H
 #define QUARRY_HUGE_H

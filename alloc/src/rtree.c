@@ -11,19 +11,24 @@ bool rtree_set(uintptr_t chunk_addr, void *value) {
         return false;
     size_t root_index = chunk_addr >> (LG_CHUNK + RTREE_LEAF_BITS);
     size_t leaf_index = (chunk_addr >> LG_CHUNK) & (((size_t)1 << RTREE_LEAF_BITS) - 1);
-    lock_acquire(&rtree_lock);
-    void **leaf = rtree_root[root_index];
+    /* Only making a leaf needs the lock: each chunk's entries are written
+     * by whoever owns that chunk, one at a time. */
+    void **leaf = __atomic_load_n(&rtree_root[root_index], __ATOMIC_ACQUIRE);
     if (leaf == NULL) {
-        leaf = base_alloc(sizeof(void *) << RTREE_LEAF_BITS);
+        lock_acquire(&rtree_lock);
+        leaf = rtree_root[root_index];
         if (leaf == NULL) {
-            lock_release(&rtree_lock);
-            return false;
+            leaf = base_alloc(sizeof(void *) << RTREE_LEAF_BITS);
+            if (leaf == NULL) {
+                lock_release(&rtree_lock);
+                return false;
+            }
+            __atomic_store_n(&rtree_root[root_index], leaf, __ATOMIC_RELEASE);
         }
-        __atomic_store_n(&rtree_root[root_index], leaf, __ATOMIC_RELEASE);
+        lock_release(&rtree_lock);
     }
     __atomic_store_n(&leaf[leaf_index], value, __ATOMIC_RELEASE);
     uint8_t kind = value == NULL ? CHUNK_NONE : value == RTREE_ARENA_CHUNK ? CHUNK_ARENA : CHUNK_HUGE;
     __atomic_store_n(&chunk_kinds[chunk_addr >> LG_CHUNK], kind, __ATOMIC_RELEASE);
-    lock_release(&rtree_lock);
     return true;
 }

@@ -1,7 +1,8 @@
 /*
  * The chunk registry: a two-level radix tree over the chunk-number bits of
  * a user-space address, telling free() which chunks are quarry's and what
- * they hold. Lookups take no lock (acquire loads); updates hold rtree_lock.
+ * they hold. Lookups take no lock (acquire loads); so do updates, but for
+ * making a new leaf, which holds rtree_lock.
  */
 #ifndef QUARRY_RTREE_H
 #define QUARRY_RTREE_H

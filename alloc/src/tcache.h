@@ -86,6 +86,17 @@ static ALWAYS_INLINE void *tcache_alloc(size_t bin) {
     return p;
 }
 
+/* The block on top of bin when its address is a multiple of align, else
+ * NULL (nothing is filled): a block freed by an aligned allocation of the
+ * same size is usually right there. */
+static inline void *tcache_alloc_aligned(size_t bin, size_t align) {
+    struct tcache_bin *b = &thread_tcache->bins[bin];
+    void **top = b->top;
+    if (top == b->base || ((uintptr_t)top[-1] & (align - 1)) != 0)
+        return NULL;
+    return tcache_alloc(bin);
+}
+
 static ALWAYS_INLINE void tcache_free(size_t bin, void *ptr) {
     struct tcache *tc = thread_tcache;
     struct tcache_bin *b = &tc->bins[bin];
