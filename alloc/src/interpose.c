@@ -42,10 +42,35 @@ __attribute__((visibility("default"))) int mallctl(const char *name, void *oldp,
     return quarry_ctl(name, oldp, oldlenp, newp, newlen);
 }
 
+/* The most common C++ operators, written here under their mangled names so
+ * that they are the malloc and free fast paths themselves: delete is free
+ * (sized delete is quarry_free_sized), and new is malloc with a failure
+ * branch to interpose_cxx.cc, which calls the new_handler and throws. The
+ * other forms (nothrow, aligned) live in interpose_cxx.cc. */
+void *cxx_new_slow(size_t size) __attribute__((visibility("hidden")));
+
+__attribute__((visibility("default"))) void *_Znwm(size_t size) {
+    void *p = malloc_impl(size);
+    if (likely(p != NULL))
+        return p;
+    return cxx_new_slow(size);
+}
+
+__attribute__((visibility("default"))) void *_Znam(size_t size) {
+    void *p = malloc_impl(size);
+    if (likely(p != NULL))
+        return p;
+    return cxx_new_slow(size);
+}
+
+void _ZdlPv(void *ptr) ALIAS(quarry_free);
+void _ZdaPv(void *ptr) ALIAS(quarry_free);
+void _ZdlPvm(void *ptr, size_t size) ALIAS(quarry_free_sized);
+void _ZdaPvm(void *ptr, size_t size) ALIAS(quarry_free_sized);
+
 /* For interpose_cxx.cc: the same functions under hidden names, so that the
  * C++ operators reach them without a trip through the PLT. */
 #define HIDDEN_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("hidden")))
 void *cxx_malloc(size_t size) HIDDEN_ALIAS(quarry_malloc);
 void *cxx_aligned_alloc(size_t alignment, size_t size) HIDDEN_ALIAS(quarry_aligned_alloc);
 void cxx_free(void *ptr) HIDDEN_ALIAS(quarry_free);
-void cxx_free_sized(void *ptr, size_t size) HIDDEN_ALIAS(quarry_free_sized);

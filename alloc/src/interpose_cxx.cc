@@ -1,4 +1,5 @@
-// C++ operators new and delete for libquarry.so: every standard variant.
+// C++ operators new and delete for libquarry.so: the forms interpose.c does
+// not define in C (nothrow, aligned), and the slow path of its throwing new.
 // Throwing forms call the new_handler until it gives up, then throw
 // std::bad_alloc, as the standard library's own operators do.
 #include <cstddef>
@@ -8,7 +9,7 @@ extern "C" {
 void *cxx_malloc(std::size_t size) __attribute__((visibility("hidden")));
 void *cxx_aligned_alloc(std::size_t alignment, std::size_t size) __attribute__((visibility("hidden")));
 void cxx_free(void *ptr) __attribute__((visibility("hidden")));
-void cxx_free_sized(void *ptr, std::size_t size) __attribute__((visibility("hidden")));
+void *cxx_new_slow(std::size_t size) __attribute__((visibility("hidden")));
 }
 
 #define EXPORT __attribute__((visibility("default")))
@@ -57,8 +58,9 @@ void *new_aligned_nothrow(std::size_t size, std::align_val_t align) noexcept {
 
 } // namespace
 
-EXPORT void *operator new(std::size_t size) { return new_or_throw(size); }
-EXPORT void *operator new[](std::size_t size) { return new_or_throw(size); }
+// operator new(size) and new[](size) found NULL: handler loop, then throw.
+void *cxx_new_slow(std::size_t size) { return new_or_throw(size); }
+
 EXPORT void *operator new(std::size_t size, const std::nothrow_t &) noexcept { return new_nothrow(size); }
 EXPORT void *operator new[](std::size_t size, const std::nothrow_t &) noexcept { return new_nothrow(size); }
 EXPORT void *operator new(std::size_t size, std::align_val_t align) { return new_aligned_or_throw(size, align); }
@@ -70,12 +72,8 @@ EXPORT void *operator new[](std::size_t size, std::align_val_t align, const std:
     return new_aligned_nothrow(size, align);
 }
 
-EXPORT void operator delete(void *ptr) noexcept { cxx_free(ptr); }
-EXPORT void operator delete[](void *ptr) noexcept { cxx_free(ptr); }
 EXPORT void operator delete(void *ptr, const std::nothrow_t &) noexcept { cxx_free(ptr); }
 EXPORT void operator delete[](void *ptr, const std::nothrow_t &) noexcept { cxx_free(ptr); }
-EXPORT void operator delete(void *ptr, std::size_t size) noexcept { cxx_free_sized(ptr, size); }
-EXPORT void operator delete[](void *ptr, std::size_t size) noexcept { cxx_free_sized(ptr, size); }
 // Aligned blocks may sit in a larger class than their size names, so the
 // aligned forms free by lookup rather than by size.
 EXPORT void operator delete(void *ptr, std::align_val_t) noexcept { cxx_free(ptr); }
