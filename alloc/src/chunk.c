@@ -62,11 +62,14 @@ void chunk_dealloc(struct chunk *c) {
         os_unmap(c, CHUNK);
         return;
     }
-    void *pages = (char *)c + CHUNK_HEADER_PAGES * PAGE;
+    /* Everything but the header's first page, which holds the fields the
+     * pool needs: the rest of the page map is rewritten by chunk_init when
+     * the chunk is used again. */
+    void *pages = (char *)c + PAGE;
     if (opt_purge == PURGE_FREE)
-        c->lazy_purged = !os_purge_lazy(pages, LARGE_MAX);
+        c->lazy_purged = !os_purge_lazy(pages, CHUNK - PAGE);
     else
-        os_purge(pages, LARGE_MAX);
+        os_purge(pages, CHUNK - PAGE);
     lock_acquire(&chunk_pool_lock);
     c->next = retained;
     retained = c;

@@ -7,7 +7,7 @@
 #include "tcache.h"
 
 unsigned opt_narenas = 0;
-int opt_lg_dirty_mult = 3;
+int opt_lg_dirty_mult = 2;
 unsigned opt_purge = PURGE_DONTNEED;
 bool opt_tcache = true;
 size_t opt_tcache_max = (size_t)32 << 10;
@@ -80,7 +80,7 @@ static void warn(const char *source, const char *what, const char *text, size_t 
     part[n] = '\0';
     msg_str(&m, part);
     msg_str(&m, len > 64 ? "...'" : "'");
-    msg_str(&m, ", default kept");
+    msg_str(&m, ", ignored");
     msg_emit(&m);
     if (opt_abort_on_error)
         abort();

@@ -7,11 +7,19 @@
 #include "conf.h"
 #include "os.h"
 #include "rtree.h"
+#include "tcache.h"
 
 lock_t huge_lock = LOCK_INITIALIZER;
 static struct huge *free_records;
 static struct huge *cache; /* most recently freed first */
-static struct huge_stats stats;
+static struct huge_stats stats; /* under huge_lock, but for the atomics below */
+/* Counters changed without the lock, relaxed atomics that huge_get_stats()
+ * adds in: bytes in thread slots, allocations served from slots, and the
+ * change in bytes allocated made by frees and slot hits (a sum modulo
+ * 2^64 with stats.allocated). */
+static size_t slot_bytes;
+static uint64_t slot_reused;
+static size_t slot_allocated_delta;
 
 /* Under huge_lock. */
 static struct huge *record_get(void) {
@@ -52,9 +60,10 @@ static struct huge *cache_take(size_t size) {
 /* Under huge_lock: evicts the oldest mappings past the cache's bounds, into
  * *evicted (unmapped by the caller, outside the lock). */
 static void cache_trim(struct huge **evicted) {
+    size_t allocated = stats.allocated + __atomic_load_n(&slot_allocated_delta, __ATOMIC_RELAXED);
     size_t bound = HUGE_CACHE_FLOOR;
-    if (opt_lg_dirty_mult >= 0 && (stats.allocated >> opt_lg_dirty_mult) > bound)
-        bound = stats.allocated >> opt_lg_dirty_mult;
+    if (opt_lg_dirty_mult >= 0 && (allocated >> opt_lg_dirty_mult) > bound)
+        bound = allocated >> opt_lg_dirty_mult;
     while (stats.ncached > HUGE_CACHE_SLOTS || stats.cached > bound) {
         struct huge **link = &cache;
         while ((*link)->next != NULL)
@@ -122,6 +131,18 @@ static void *reuse(size_t size, bool zero) {
 
 void *huge_malloc(size_t size, size_t align, bool zero) {
     size = page_ceil(size);
+    struct tcache *tc = thread_tcache;
+    struct huge *slot = tc->huge_slot; /* always NULL in the static caches */
+    if (slot != NULL && slot->size >= size && align <= CHUNK) {
+        tc->huge_slot = NULL;
+        __atomic_sub_fetch(&slot_bytes, slot->size, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&slot_allocated_delta, slot->size, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&slot_reused, 1, __ATOMIC_RELAXED);
+        rtree_set((uintptr_t)slot->base, slot);
+        if (zero)
+            memset(slot->base, 0, size);
+        return slot->base;
+    }
     if (align <= CHUNK) {
         void *p = reuse(size, zero);
         if (p != NULL)
@@ -151,11 +172,10 @@ void *huge_malloc(size_t size, size_t align, bool zero) {
     return p;
 }
 
-void huge_free(struct huge *h) {
+/* A freed (unregistered) mapping into the shared cache, or unmapped. */
+static void cache_put(struct huge *h) {
     struct huge *evicted = NULL;
-    rtree_set((uintptr_t)h->base, NULL);
     lock_acquire(&huge_lock);
-    stats.allocated -= h->size;
     if (h->size <= HUGE_CACHE_FLOOR) {
         h->next = cache;
         cache = h;
@@ -168,6 +188,32 @@ void huge_free(struct huge *h) {
     cache_trim(&evicted);
     lock_release(&huge_lock);
     unmap_records(evicted);
+}
+
+void huge_free(struct huge *h) {
+    rtree_set((uintptr_t)h->base, NULL);
+    __atomic_sub_fetch(&slot_allocated_delta, h->size, __ATOMIC_RELAXED);
+    struct tcache *tc = thread_tcache;
+    if (tcache_is_real(tc) && h->size <= HUGE_SLOT_MAX) {
+        struct huge *old = tc->huge_slot;
+        tc->huge_slot = h;
+        tc->huge_slot_idle = false;
+        __atomic_add_fetch(&slot_bytes, h->size, __ATOMIC_RELAXED);
+        if (old == NULL)
+            return;
+        __atomic_sub_fetch(&slot_bytes, old->size, __ATOMIC_RELAXED);
+        h = old;
+    }
+    cache_put(h);
+}
+
+void huge_slot_release(struct tcache *tc) {
+    struct huge *h = tc->huge_slot;
+    if (h == NULL)
+        return;
+    tc->huge_slot = NULL;
+    __atomic_sub_fetch(&slot_bytes, h->size, __ATOMIC_RELAXED);
+    cache_put(h);
 }
 
 static void *remap(struct huge *h, size_t size) {
@@ -224,5 +270,8 @@ struct huge_stats huge_get_stats(void) {
     lock_acquire(&huge_lock);
     struct huge_stats s = stats;
     lock_release(&huge_lock);
+    s.allocated += __atomic_load_n(&slot_allocated_delta, __ATOMIC_RELAXED);
+    s.cached += __atomic_load_n(&slot_bytes, __ATOMIC_RELAXED);
+    s.nreused += __atomic_load_n(&slot_reused, __ATOMIC_RELAXED);
     return s;
 }

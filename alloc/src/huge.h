@@ -2,7 +2,10 @@
  * Huge allocations (above LARGE_MAX): a mapping of their own, aligned to a
  * chunk, registered under its first chunk in the registry.
  *
- * Freed mappings of at most HUGE_CACHE_FLOOR bytes are kept in a small
+ * A thread keeps its most recently freed mapping (up to HUGE_SLOT_MAX) in
+ * its cache's slot and takes it back for its next huge allocation that
+ * fits, with no lock: a loop of large malloc/free pairs costs what glibc's
+ * costs. Other freed mappings of at most HUGE_CACHE_FLOOR bytes go to a small
  * cache and handed out again whole (the best fit, or the largest grown with
  * mremap), so that a program that repeatedly allocates and frees blocks of
  * many megabytes does not fault in fresh pages every time. The pages stay
@@ -19,6 +22,8 @@
 
 #define HUGE_CACHE_SLOTS 16
 #define HUGE_CACHE_FLOOR ((size_t)64 << 20)
+/* The largest mapping a thread keeps in its own slot (see tcache.h). */
+#define HUGE_SLOT_MAX ((size_t)32 << 20)
 
 struct huge {
     void *base;
@@ -28,9 +33,9 @@ struct huge {
 
 struct huge_stats {
     size_t allocated; /* bytes of huge blocks in use */
-    size_t cached;    /* bytes of freed mappings kept */
-    size_t ncached;
-    uint64_t nreused; /* allocations served from the cache */
+    size_t cached;    /* bytes of freed mappings kept (shared cache and thread slots) */
+    size_t ncached;   /* mappings in the shared cache */
+    uint64_t nreused; /* allocations served from the cache or a slot */
 };
 
 extern lock_t huge_lock;
@@ -41,7 +46,10 @@ void huge_free(struct huge *h);
 /* Resizes in place or by moving the pages (never copying); NULL when the
  * kernel refuses, with the block unchanged. size > LARGE_MAX. */
 void *huge_resize(struct huge *h, size_t size);
-/* Unmaps every cached mapping; returns the bytes given back. */
+struct tcache;
+/* Moves a thread's slot mapping, if any, to the shared cache. */
+void huge_slot_release(struct tcache *tc);
+/* Unmaps every mapping in the shared cache; returns the bytes given back. */
 size_t huge_purge(void);
 struct huge_stats huge_get_stats(void);
 

@@ -50,7 +50,8 @@ void stats_totals(struct stats_totals *t) {
     t->active = pactive * PAGE + t->huge.allocated;
     t->metadata = base + headers + caches;
     t->dirty = pdirty * PAGE + t->huge.cached;
-    t->resident = (pactive + pdirty) * PAGE + headers + base + t->huge.allocated + t->huge.cached;
+    /* A retained chunk keeps its first header page. */
+    t->resident = (pactive + pdirty) * PAGE + headers + base + t->huge.allocated + t->huge.cached + retained * PAGE;
     t->mapped = chunks * CHUNK + t->huge.allocated + t->huge.cached + base;
     t->retained = retained * CHUNK;
 }

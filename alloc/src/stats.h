@@ -25,7 +25,7 @@ struct stats_totals {
     size_t metadata;  /* chunk headers, descriptors, caches, registry */
     size_t resident;  /* touched and not purged */
     size_t mapped;    /* chunks in use, huge mappings, metadata */
-    size_t retained;  /* purged chunks kept as address space */
+    size_t retained;  /* purged chunks kept as address space (one header page each stays resident) */
     size_t dirty;     /* free pages still holding memory, huge cache included */
     struct huge_stats huge;
 };

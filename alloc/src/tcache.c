@@ -5,6 +5,7 @@
 
 #include "bin.h"
 #include "conf.h"
+#include "huge.h"
 #include "init.h"
 #include "junk.h"
 #include "report.h"
@@ -193,6 +194,14 @@ void tcache_gc_step(struct tcache *tc) {
     tc->gc_countdown = TCACHE_GC_INTERVAL;
     unsigned bin = tc->gc_next;
     tc->gc_next = bin + 1 == tc->nbins ? 0 : bin + 1;
+    if (tc->gc_next == 0 && tc->huge_slot != NULL) {
+        /* Once per sweep: a huge mapping unused for a whole sweep goes to
+         * the shared cache, which has bounds. */
+        if (tc->huge_slot_idle)
+            huge_slot_release(tc);
+        else
+            tc->huge_slot_idle = true;
+    }
     struct tcache_bin *b = &tc->bins[bin];
     unsigned unused = (unsigned)(b->low_water - b->base);
     if (tc->missed[bin]) {
@@ -208,16 +217,17 @@ void tcache_gc_step(struct tcache *tc) {
 }
 
 void tcache_flush(struct tcache *tc) {
-    if (tc == &tcache_initial || tc == &tcache_bypass)
+    if (!tcache_is_real(tc))
         return;
     for (unsigned bin = 0; bin < tc->nbins; bin++)
         flush_oldest(&tc->bins[bin], bin, tcache_bin_count(&tc->bins[bin]));
+    huge_slot_release(tc);
 }
 
 void tcache_thread_exit(void) {
     struct tcache *tc = thread_tcache;
     thread_tcache = &tcache_bypass;
-    if (tc == &tcache_initial || tc == &tcache_bypass)
+    if (!tcache_is_real(tc))
         return;
     tcache_flush(tc);
     struct chunk *c = chunk_of(tc);

@@ -23,6 +23,7 @@
 #define TCACHE_GC_INTERVAL 256
 
 struct arena;
+struct huge;
 
 /* A stack of cached blocks: [base, top) holds them, oldest at base. The
  * static caches have base == top == end == NULL: every pop and every push
@@ -44,7 +45,18 @@ struct tcache {
     unsigned nbins;
     uint8_t lg_fill_div[TCACHE_NBINS_MAX]; /* a fill takes cap >> lg_fill_div */
     bool missed[TCACHE_NBINS_MAX];         /* a pop found the stack empty */
+    /* The thread's most recently freed huge mapping (huge.c), kept for its
+     * next huge allocation without a lock; idle since the last GC sweep. */
+    struct huge *huge_slot;
+    bool huge_slot_idle;
 };
+
+extern struct tcache tcache_initial;
+extern struct tcache tcache_bypass;
+
+static ALWAYS_INLINE bool tcache_is_real(const struct tcache *tc) {
+    return tc != &tcache_initial && tc != &tcache_bypass;
+}
 
 static ALWAYS_INLINE unsigned tcache_bin_count(const struct tcache_bin *b) { return (unsigned)(b->top - b->base); }
 static ALWAYS_INLINE unsigned tcache_bin_cap(const struct tcache_bin *b) { return (unsigned)(b->end - b->base); }

@@ -237,6 +237,32 @@ Test(huge_cache, a_freed_huge_mapping_is_reused_without_new_pages) {
     cr_assert_eq(huge_get_stats().cached, 0);
 }
 
+Test(huge_cache, a_thread_keeps_its_last_huge_mapping_in_its_slot) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("the thread cache (and so the slot) is off under valgrind");
+    quarry_free(quarry_malloc(64)); /* the thread's cache exists from here */
+    size_t size = 8 << 20;
+    char *p = quarry_malloc(size);
+    quarry_free(p);
+    cr_assert_eq(thread_tcache->huge_slot != NULL, true);
+    struct huge_stats s = huge_get_stats();
+    cr_assert_eq(s.ncached, 0, "in the slot, not the shared cache");
+    cr_assert_eq(s.cached, size);
+    cr_assert_eq(s.allocated, 0);
+    char *q = quarry_malloc(size);
+    cr_assert_eq(q, p, "the slot's mapping comes back");
+    cr_assert_eq(huge_get_stats().allocated, size);
+    quarry_free(q);
+    /* Left unused for a whole GC sweep, it moves to the shared cache. */
+    for (int i = 0; i < 40000; i++)
+        quarry_free(quarry_malloc(48));
+    cr_assert_null(thread_tcache->huge_slot);
+    cr_assert_eq(huge_get_stats().ncached, 1);
+    /* And an explicit purge gives it back. */
+    quarry_purge();
+    cr_assert_eq(huge_get_stats().cached, 0);
+}
+
 Test(huge_cache, stays_within_its_bounds) {
     void *p[40];
     for (int i = 0; i < 40; i++)
