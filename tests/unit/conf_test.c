@@ -1,5 +1,5 @@
 /* Options: the quarry_conf symbol, QUARRY_CONF winning over it, every bad
- * form warned about by name with the default kept, and the control names
+ * form warned about by name and ignored, and the control names
  * that read them back. */
 #include <criterion/criterion.h>
 #include <errno.h>
