@@ -142,7 +142,6 @@ enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE };
 
 struct block {
     enum block_kind kind;
-    uint32_t region; /* BLOCK_SMALL: index in its run */
     struct run *run; /* BLOCK_SMALL, BLOCK_LARGE */
     struct huge *huge;
 };
@@ -184,11 +183,12 @@ static void block_find(const void *ptr, const char *func, bool check_live, struc
     if (owner == RTREE_ARENA_CHUNK) {
         struct run *r = small_region(ptr);
         if (r != NULL) {
-            uint32_t idx = (uint32_t)((((uintptr_t)ptr - (uintptr_t)r->base) * r->recip) >> 32);
-            if (check_live && (bitmap_get_relaxed(r->bitmap, idx) || is_cached(ptr, r->cls)))
-                report_invalid_pointer(func, ptr);
+            if (check_live) {
+                uint32_t idx = (uint32_t)((((uintptr_t)ptr - (uintptr_t)r->base) * r->recip) >> 32);
+                if (bitmap_get_relaxed(r->bitmap, idx) || is_cached(ptr, r->cls))
+                    report_invalid_pointer(func, ptr);
+            }
             b->kind = BLOCK_SMALL;
-            b->region = idx;
             b->run = r;
             return;
         }
