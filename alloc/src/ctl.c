@@ -205,7 +205,11 @@ int quarry_ctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t
     if (take_index(&rest, "arena.", &i) && strcmp(rest, "purge") == 0) {
         if (oldp != NULL || writes)
             return EINVAL;
-        if (i != ARENAS_ALL && (i >= narenas || __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE) == NULL))
+        /* "All arenas" is 4096, or narenas in jemalloc's older spelling
+         * (which Redis's MEMORY PURGE uses). */
+        if (i == narenas)
+            i = ARENAS_ALL;
+        if (i != ARENAS_ALL && (i > narenas || __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE) == NULL))
             return i < narenas ? 0 : ENOENT; /* an arena not made yet has nothing to purge */
         purge_arenas(i);
         return 0;

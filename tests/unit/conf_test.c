@@ -3,6 +3,7 @@
  * that read them back. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +152,10 @@ Test(ctl, names_types_and_errors) {
     cr_assert_eq(quarry_ctl("arena.4096.purge", NULL, NULL, NULL, 0), 0);
     cr_assert_eq(quarry_ctl("arena.0.purge", NULL, NULL, NULL, 0), 0);
     cr_assert_eq(quarry_ctl("arena.99999.purge", NULL, NULL, NULL, 0), ENOENT);
+    /* jemalloc's older "all arenas": index narenas (Redis's MEMORY PURGE). */
+    char all[32];
+    snprintf(all, sizeof(all), "arena.%u.purge", narenas);
+    cr_assert_eq(quarry_ctl(all, NULL, NULL, NULL, 0), 0);
     quarry_free(p);
 }
 
