@@ -32,8 +32,11 @@ QUARRY_EXPORT QUARRY_MALLOC_ATTR void *quarry_calloc(size_t count, size_t size);
 QUARRY_EXPORT void *quarry_realloc(void *ptr, size_t size);
 QUARRY_EXPORT void *quarry_reallocarray(void *ptr, size_t count, size_t size);
 QUARRY_EXPORT void quarry_free(void *ptr);
-/* free() for a caller that knows the size it asked for: skips the lookup
- * of the block's size class. Passing another size is an invalid free. */
+/* free() for a caller that knows the size it asked for (of a block from
+ * quarry_malloc, quarry_calloc or quarry_realloc; aligned blocks go to
+ * quarry_free): the cache bin comes from the size instead of the block's
+ * metadata. A size that does not name the block's size class is reported
+ * as an invalid free. */
 QUARRY_EXPORT void quarry_free_sized(void *ptr, size_t size);
 QUARRY_EXPORT int quarry_posix_memalign(void **memptr, size_t alignment, size_t size);
 QUARRY_EXPORT QUARRY_MALLOC_ATTR void *quarry_aligned_alloc(size_t alignment, size_t size);

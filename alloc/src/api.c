@@ -56,7 +56,7 @@ static ALWAYS_INLINE void *malloc_impl(size_t size) {
 }
 
 /* align: a power of two. */
-static void *aligned_malloc(size_t size, size_t align, bool zero) {
+static void *aligned_malloc(size_t size, size_t align) {
     if (unlikely(size > SIZE_LIMIT || align > SIZE_LIMIT / 2))
         return fail_enomem();
     if (size <= SMALL_MAX && align < PAGE) {
@@ -66,12 +66,8 @@ static void *aligned_malloc(size_t size, size_t align, bool zero) {
         unsigned cls = size_to_class(size > align ? size : align);
         while (cls < NSMALL && (class_size(cls) & (align - 1)) != 0)
             cls++;
-        if (cls < NSMALL) {
-            void *p = tcache_alloc(cls);
-            if (zero && p != NULL)
-                memset(p, 0, size);
-            return p;
-        }
+        if (cls < NSMALL)
+            return tcache_alloc(cls);
     }
     if (size <= tcache_max_size) {
         /* Large runs start on a page: the cached large classes serve any
@@ -79,13 +75,10 @@ static void *aligned_malloc(size_t size, size_t align, bool zero) {
          * happens to be aligned. */
         size_t bin = tcache_large_bin(size == 0 ? 1 : page_ceil(size) >> LG_PAGE);
         void *p = align <= PAGE ? tcache_alloc(bin) : tcache_alloc_aligned(bin, align);
-        if (p != NULL || align <= PAGE) {
-            if (zero && p != NULL)
-                memset(p, 0, size);
+        if (p != NULL || align <= PAGE)
             return p;
-        }
     }
-    return malloc_pages(size, align, zero);
+    return malloc_pages(size, align, false);
 }
 
 void *quarry_malloc(size_t size) { return malloc_impl(size); }
@@ -109,7 +102,7 @@ int quarry_posix_memalign(void **memptr, size_t alignment, size_t size) {
     if (unlikely(!is_pow2(alignment) || alignment < sizeof(void *)))
         return EINVAL;
     int saved = errno;
-    void *p = aligned_malloc(size, alignment, false);
+    void *p = aligned_malloc(size, alignment);
     if (unlikely(p == NULL)) {
         errno = saved;
         return ENOMEM;
@@ -123,17 +116,17 @@ void *quarry_aligned_alloc(size_t alignment, size_t size) {
         errno = EINVAL;
         return NULL;
     }
-    return aligned_malloc(size, alignment, false);
+    return aligned_malloc(size, alignment);
 }
 
 void *quarry_memalign(size_t alignment, size_t size) { return quarry_aligned_alloc(alignment, size); }
 
-void *quarry_valloc(size_t size) { return aligned_malloc(size, PAGE, false); }
+void *quarry_valloc(size_t size) { return aligned_malloc(size, PAGE); }
 
 void *quarry_pvalloc(size_t size) {
     if (unlikely(size > SIZE_LIMIT))
         return fail_enomem();
-    return aligned_malloc(size == 0 ? PAGE : page_ceil(size), PAGE, false);
+    return aligned_malloc(size == 0 ? PAGE : page_ceil(size), PAGE);
 }
 
 /* ---- finding a block -------------------------------------------------- */
@@ -233,12 +226,25 @@ static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
             tcache_free(tcache_large_bin(b->run->npages), ptr);
         } else {
             junk_on_free(ptr, (size_t)b->run->npages << LG_PAGE);
-            arena_free_large(chunk_of(ptr)->arena, b->run);
+            arena_free_large(ptr, "free");
         }
         break;
     default:
         huge_free(b->huge);
         break;
+    }
+}
+
+/* Whether size, the size a caller says it asked for, gives this block: the
+ * same small class, the same number of pages, or a huge block it fits. */
+static bool size_names_block(size_t size, const struct block *b) {
+    switch (b->kind) {
+    case BLOCK_SMALL:
+        return size <= SMALL_MAX && size_to_class(size) == b->run->cls;
+    case BLOCK_LARGE:
+        return size > SMALL_MAX && page_ceil(size) == (size_t)b->run->npages << LG_PAGE;
+    default:
+        return size > LARGE_MAX && size <= b->huge->size;
     }
 }
 
@@ -264,20 +270,24 @@ void quarry_free(void *ptr) {
     free_slow(ptr);
 }
 
-/* The size names the class, so a small block skips the page map: only the
- * registry is asked whether the pointer is quarry's. Whether it really is a
- * region of that class is checked when it leaves the thread cache. */
+/* The size names the class, so the cache bin is known without waiting for
+ * the page map; the page map still checks, beside it, that ptr starts a
+ * region of that very class (a wrong size or an interior pointer is
+ * reported, never cached). */
 void quarry_free_sized(void *ptr, size_t size) {
-    if (likely(size <= SMALL_MAX && is_arena_chunk((uintptr_t)ptr) &&
-               ((uintptr_t)ptr & CHUNK_MASK) >= CHUNK_HEADER_PAGES * PAGE)) {
-        tcache_free(size_to_class(size), ptr);
-        return;
+    if (likely(size <= SMALL_MAX && is_arena_chunk((uintptr_t)ptr))) {
+        size_t cls = size_to_class(size);
+        struct run *r = small_region(ptr);
+        if (likely(r != NULL && r->cls == cls)) {
+            tcache_free(cls, ptr);
+            return;
+        }
     }
     if (ptr == NULL)
         return;
     struct block b = {0};
     block_find(ptr, "free_sized", false, &b);
-    if (unlikely(size > block_usable(&b)))
+    if (unlikely(!size_names_block(size, &b)))
         report_invalid_pointer("free_sized", ptr);
     block_free(ptr, &b);
 }

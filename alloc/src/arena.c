@@ -1,5 +1,6 @@
 #include "arena.h"
 
+#include <sched.h>
 #include <string.h>
 
 #include "base.h"
@@ -132,7 +133,9 @@ static void arena_retire_chunk(struct arena *a, struct chunk *c) {
 struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, enum run_kind kind,
                             unsigned cls, bool *zeroed) {
     size_t need = npages + align_pages - 1;
-    if (need > RUN_PAGES_MAX || !desc_reserve(a, 2))
+    /* A new chunk's run takes one descriptor, the lead and trail of the
+     * split two more. */
+    if (need > RUN_PAGES_MAX || !desc_reserve(a, 3))
         return NULL;
     struct tree_node *n = tree_lower_bound(&a->avail, (uint64_t)need << 40);
     if (n == NULL) {
@@ -241,8 +244,15 @@ void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero) 
     return r->base;
 }
 
-void arena_free_large(struct arena *a, struct run *r) {
+void arena_free_large(void *ptr, const char *func) {
+    struct chunk *c = chunk_of(ptr);
+    struct arena *a = c->arena;
     lock_acquire(&a->lock);
+    struct run *r = c->map[chunk_page(c, ptr)];
+    if (unlikely(r->kind != RUN_LARGE || r->base != ptr)) {
+        lock_release(&a->lock);
+        report_invalid_pointer(func, ptr);
+    }
     a->stats.large_allocated -= (size_t)r->npages << LG_PAGE;
     arena_run_dalloc(a, r);
     lock_release(&a->lock);
@@ -303,6 +313,14 @@ void arena_prefork(struct arena *a) {
     for (unsigned i = 0; i < NSMALL; i++)
         lock_acquire(&a->bins[i].lock);
     lock_acquire(&a->lock);
+    /* A purge in flight holds runs out of the free tree with the lock
+     * dropped; a child forked now could never put them back. Let it end
+     * (it needs only this lock and ones after it). */
+    while (a->purging) {
+        lock_release(&a->lock);
+        sched_yield();
+        lock_acquire(&a->lock);
+    }
 }
 
 void arena_postfork_parent(struct arena *a) {

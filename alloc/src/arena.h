@@ -80,7 +80,10 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind);
 void arena_avail_remove(struct arena *a, struct run *r);
 
 void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero);
-void arena_free_large(struct arena *a, struct run *r);
+/* Frees the large block at ptr, checking under the arena lock that ptr
+ * still starts a large run: a block freed twice (say by two threads'
+ * caches) is reported through report_invalid_pointer(func, ptr). */
+void arena_free_large(void *ptr, const char *func);
 /* Resizes a large run in place to page_ceil(size) bytes: shrinking always
  * works, growing when the following pages are free. */
 bool arena_resize_large(struct arena *a, struct run *r, size_t size);

@@ -8,11 +8,6 @@ static ALWAYS_INLINE void *run_take_region(struct run *r) {
     return r->base + (size_t)idx * class_size(r->cls);
 }
 
-static void count_new_run(struct bin *b, struct run *r) {
-    if (r != NULL)
-        b->stats.nruns++;
-}
-
 /* Under b->lock, which it may drop and retake: a current run with a free
  * region, or NULL when no memory can be mapped. */
 static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
@@ -30,15 +25,14 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
     lock_release(&a->lock);
     if (r != NULL) {
         r->nfree = sc->nregs;
-        r->region_size = sc->size;
         r->recip = sc->recip;
-        r->nregs = sc->nregs;
         r->regions_bytes = sc->nregs * sc->size;
         r->div_magic = UINT64_MAX / sc->size + 1;
         bitmap_init(r->bitmap, sc->nregs);
     }
     lock_acquire(&b->lock);
-    count_new_run(b, r);
+    if (r != NULL)
+        b->stats.nruns++;
     if (b->current != NULL && b->current->nfree != 0) {
         /* Another thread refilled the bin while the lock was dropped. */
         if (r != NULL) {

@@ -8,8 +8,9 @@
 struct run run_none;
 
 /* Retained chunks, shared by all arenas (lock order: after the arena locks,
- * before huge_lock). They stay registered as arena chunks, with every map
- * entry reset to run_none, so a stray free into one is still caught. */
+ * before huge_lock). They are not registered while retained, so a stray free
+ * into one is reported as a foreign pointer; chunk_init rewrites their page
+ * map when they are used again. */
 lock_t chunk_pool_lock = LOCK_INITIALIZER;
 static struct chunk *retained;
 static size_t nretained;
@@ -33,6 +34,12 @@ static struct chunk *map_chunk(void) {
     return c;
 }
 
+enum run_kind chunk_purge_pages(void *addr, size_t size) {
+    if (opt_purge == PURGE_FREE && os_purge_lazy(addr, size))
+        return RUN_FREE_LAZY;
+    return os_purge(addr, size) ? RUN_FREE_CLEAN : RUN_FREE_LAZY;
+}
+
 struct chunk *chunk_alloc(struct arena *a, bool *lazy) {
     lock_acquire(&chunk_pool_lock);
     struct chunk *c = retained;
@@ -43,6 +50,7 @@ struct chunk *chunk_alloc(struct arena *a, bool *lazy) {
     lock_release(&chunk_pool_lock);
     if (c != NULL) {
         *lazy = c->lazy_purged;
+        rtree_set((uintptr_t)c, RTREE_ARENA_CHUNK); /* its leaf exists: cannot fail */
     } else {
         *lazy = false;
         c = map_chunk();
@@ -62,14 +70,10 @@ void chunk_dealloc(struct chunk *c) {
         os_unmap(c, CHUNK);
         return;
     }
+    rtree_set((uintptr_t)c, NULL);
     /* Everything but the header's first page, which holds the fields the
-     * pool needs: the rest of the page map is rewritten by chunk_init when
-     * the chunk is used again. */
-    void *pages = (char *)c + PAGE;
-    if (opt_purge == PURGE_FREE)
-        c->lazy_purged = !os_purge_lazy(pages, CHUNK - PAGE);
-    else
-        os_purge(pages, CHUNK - PAGE);
+     * pool needs. */
+    c->lazy_purged = chunk_purge_pages((char *)c + PAGE, CHUNK - PAGE) != RUN_FREE_CLEAN;
     lock_acquire(&chunk_pool_lock);
     c->next = retained;
     retained = c;

@@ -49,14 +49,13 @@ struct run {
     uint8_t kind;
     uint8_t cls;     /* RUN_SMALL: size class */
     uint16_t nfree;  /* RUN_SMALL: free regions */
-    /* RUN_SMALL: the class's geometry, copied here so that free() finds it
-     * in the descriptor it has loaded anyway. */
-    uint32_t region_size;
-    uint32_t recip;
-    uint32_t nregs;
-    uint32_t regions_bytes; /* nregs * region_size */
-    /* 1 + floor((2^64 - 1) / region_size): for offsets below 2^32, offset
-     * is a multiple of region_size exactly when offset * div_magic (mod
+    /* RUN_SMALL: the class's geometry that free() and malloc_usable_size()
+     * check pointers with, copied here so that they find it in the
+     * descriptor they have loaded anyway. */
+    uint32_t recip;         /* size_classes[cls].recip */
+    uint32_t regions_bytes; /* nregs * size */
+    /* 1 + floor((2^64 - 1) / size): for offsets below 2^32, offset is a
+     * multiple of the class size exactly when offset * div_magic (mod
      * 2^64) is below div_magic (Lemire, Kaser, Kurz 2019). */
     uint64_t div_magic;
     bitmap_t bitmap; /* RUN_SMALL: free regions */
@@ -111,6 +110,11 @@ struct chunk *chunk_alloc(struct arena *a, bool *lazy);
 /* A wholly free chunk leaves its arena: unmapped, or with opt_retain purged
  * and kept (address space only) for the next chunk_alloc. */
 void chunk_dealloc(struct chunk *c);
+/* Gives a range of pages back as opt_purge says. Returns the kind of free
+ * run they make now: RUN_FREE_CLEAN when they read as zero (MADV_DONTNEED
+ * worked), else RUN_FREE_LAZY (MADV_FREE, or a kernel that refused because
+ * the pages are locked): no longer counted as dirty, not known to be zero. */
+enum run_kind chunk_purge_pages(void *addr, size_t size);
 /* Unmaps every retained chunk; returns how many. */
 size_t chunk_release_retained(void);
 size_t chunk_nretained(void);

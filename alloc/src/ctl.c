@@ -189,9 +189,9 @@ int quarry_ctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t
     if (strcmp(name, "epoch") == 0) {
         /* Statistics are gathered at each read; the epoch only counts. */
         static uint64_t epoch = 1;
-        if (writes)
-            epoch++;
-        return read_u64(oldp, oldlenp, epoch);
+        uint64_t now = writes ? __atomic_add_fetch(&epoch, 1, __ATOMIC_RELAXED)
+                              : __atomic_load_n(&epoch, __ATOMIC_RELAXED);
+        return read_u64(oldp, oldlenp, now);
     }
     if (strcmp(name, "arenas.narenas") == 0)
         return writes ? EPERM : read_value(oldp, oldlenp, &narenas, sizeof(narenas));

@@ -154,8 +154,14 @@ void *huge_malloc(size_t size, size_t align, bool zero) {
     if (h == NULL)
         return NULL;
     void *p = os_map_aligned(size, align > CHUNK ? align : CHUNK);
-    if (p == NULL && (huge_purge() + chunk_release_retained()) != 0)
-        p = os_map_aligned(size, align > CHUNK ? align : CHUNK); /* caches held the address space */
+    if (p == NULL) {
+        /* Caches may hold the address space: this thread's slot, the
+         * shared cache, retained chunks. (Other threads' slots are theirs.) */
+        if (tcache_is_real(tc))
+            huge_slot_release(tc);
+        if (huge_purge() + chunk_release_retained() != 0)
+            p = os_map_aligned(size, align > CHUNK ? align : CHUNK);
+    }
     if (p == NULL || !rtree_set((uintptr_t)p, h)) {
         if (p != NULL)
             os_unmap(p, size);

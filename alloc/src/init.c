@@ -109,8 +109,14 @@ static struct arena *pick_arena(void) {
     return best;
 }
 
+/* The fork handlers are registered when the library is loaded, before any
+ * thread can race a fork against start-up. glibc's pthread_atfork may call
+ * malloc; nothing is locked here, and start-up works from any call. */
+__attribute__((constructor)) static void register_fork_handlers(void) {
+    pthread_atfork(prefork, postfork_parent, postfork_child);
+}
+
 struct arena *arena_choose_slow(void) {
-    bool first = false;
     lock_acquire(&init_lock);
     if (!initialized) {
         if (!init_locked()) {
@@ -118,7 +124,6 @@ struct arena *arena_choose_slow(void) {
             return NULL;
         }
         initialized = true;
-        first = true;
     }
     struct arena *a = pick_arena();
     if (a != NULL)
@@ -129,9 +134,5 @@ struct arena *arena_choose_slow(void) {
     /* Set before pthread_setspecific, which may itself allocate. */
     thread_arena = a;
     pthread_setspecific(thread_key, a);
-    if (first) {
-        /* Outside init_lock: glibc's pthread_atfork may call malloc. */
-        pthread_atfork(prefork, postfork_parent, postfork_child);
-    }
     return a;
 }

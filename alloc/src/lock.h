@@ -3,8 +3,10 @@
  * each side, contended it sleeps instead of spinning on a 2-core machine.
  * Lock order (fork takes them all in this order; no path takes one that
  * precedes a lock it already holds):
- *   init_lock < arena bin locks < arena lock < chunk_pool_lock < huge_lock
- *             < rtree_lock < base_lock
+ *   init_lock < for each arena: its bin locks, then its arena lock
+ *             < chunk_pool_lock < huge_lock < rtree_lock < base_lock
+ * No path holds a bin lock while taking an arena lock, nor holds two
+ * arenas' locks, so taking arenas one after the other cannot deadlock.
  */
 #ifndef QUARRY_LOCK_H
 #define QUARRY_LOCK_H

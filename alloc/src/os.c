@@ -35,14 +35,9 @@ void *os_map_aligned(size_t size, size_t align) {
 
 void os_unmap(void *addr, size_t size) { munmap(addr, size); }
 
-void os_purge(void *addr, size_t size) { madvise(addr, size, MADV_DONTNEED); }
+bool os_purge(void *addr, size_t size) { return madvise(addr, size, MADV_DONTNEED) == 0; }
 
-bool os_purge_lazy(void *addr, size_t size) {
-    if (madvise(addr, size, MADV_FREE) == 0)
-        return false;
-    os_purge(addr, size);
-    return true;
-}
+bool os_purge_lazy(void *addr, size_t size) { return madvise(addr, size, MADV_FREE) == 0; }
 
 void os_advise_hugepages(void *addr, size_t size, bool want) {
     madvise(addr, size, want ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);

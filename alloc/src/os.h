@@ -11,11 +11,12 @@ void *os_map(size_t size);
  * >= PAGE); size is a multiple of PAGE. */
 void *os_map_aligned(size_t size, size_t align);
 void os_unmap(void *addr, size_t size);
-/* Give the pages' memory back; the range stays mapped and reads as zero. */
-void os_purge(void *addr, size_t size);
-/* Let the kernel take the pages back when it needs memory (MADV_FREE); until
- * then they keep their contents. Falls back to os_purge where the kernel
- * lacks MADV_FREE, and says which it did: true means the pages read as zero. */
+/* Gives the pages' memory back (MADV_DONTNEED): true when it did, and the
+ * range now reads as zero; false when the kernel refused (locked pages,
+ * mlockall), and the pages keep their contents. */
+bool os_purge(void *addr, size_t size);
+/* Lets the kernel take the pages back when it needs memory (MADV_FREE);
+ * until then they keep their contents. false when the kernel refused. */
 bool os_purge_lazy(void *addr, size_t size);
 /* Transparent huge pages for the range: wanted (true) or not. */
 void os_advise_hugepages(void *addr, size_t size, bool want);

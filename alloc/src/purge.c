@@ -1,7 +1,6 @@
 #include "purge.h"
 
 #include "conf.h"
-#include "os.h"
 
 size_t arena_dirty_bound(const struct arena *a) {
     if (opt_lg_dirty_mult < 0)
@@ -51,23 +50,28 @@ static void purge(struct arena *a, size_t keep) {
         }
     }
     lock_release(&a->lock);
+    /* Each run comes back clean or lazy, as its own madvise went: sorted
+     * into two lists (linked through node.left again). */
+    struct run *clean = NULL, *lazy = NULL;
     size_t pages = 0, calls = 0;
-    bool lazy = false;
-    for (struct run *r = batch; r != NULL; r = (struct run *)r->node.left) {
-        size_t bytes = (size_t)r->npages << LG_PAGE;
-        if (opt_purge == PURGE_FREE)
-            lazy = !os_purge_lazy(r->base, bytes);
-        else
-            os_purge(r->base, bytes);
+    while (batch != NULL) {
+        struct run *r = batch;
+        batch = (struct run *)r->node.left;
+        struct run **list = chunk_purge_pages(r->base, (size_t)r->npages << LG_PAGE) == RUN_FREE_CLEAN ? &clean : &lazy;
+        r->node.left = &(*list)->node;
+        *list = r;
         pages += r->npages;
         calls++;
     }
     lock_acquire(&a->lock);
-    while (batch != NULL) {
-        struct run *next = (struct run *)batch->node.left;
-        chunk_of(batch->base)->nalloc_pages -= batch->npages;
-        arena_run_insert_free(a, batch, lazy ? RUN_FREE_LAZY : RUN_FREE_CLEAN);
-        batch = next;
+    for (int i = 0; i < 2; i++) {
+        struct run *list = i == 0 ? clean : lazy;
+        while (list != NULL) {
+            struct run *next = (struct run *)list->node.left;
+            chunk_of(list->base)->nalloc_pages -= list->npages;
+            arena_run_insert_free(a, list, i == 0 ? RUN_FREE_CLEAN : RUN_FREE_LAZY);
+            list = next;
+        }
     }
     a->stats.nmadvise += calls;
     a->stats.purged += pages;

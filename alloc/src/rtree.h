@@ -23,8 +23,8 @@ extern lock_t rtree_lock;
 
 /* One byte per chunk of the address space (32 MiB of bss, touched only
  * where quarry has chunks): free()'s fast path asks it "is this an arena
- * chunk?" in three instructions, and goes to the radix tree only for the
- * huge record. Kept in step with the tree under rtree_lock. */
+ * chunk?" in a few instructions, and goes to the radix tree only for the
+ * huge record. rtree_set() writes both. */
 enum chunk_kind { CHUNK_NONE = 0, CHUNK_ARENA = 1, CHUNK_HUGE = 2 };
 extern uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
 

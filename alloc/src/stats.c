@@ -24,7 +24,6 @@ bool stats_arena(unsigned i, struct arena_snapshot *out) {
     out->pdirty = a->ndirty;
     out->nchunks = a->nchunks;
     out->s = a->stats;
-    out->large_allocated = a->stats.large_allocated;
     lock_release(&a->lock);
     return true;
 }
@@ -39,7 +38,7 @@ void stats_totals(struct stats_totals *t) {
         pactive += snap.pactive;
         pdirty += snap.pdirty;
         chunks += snap.nchunks;
-        allocated += snap.small_allocated + snap.large_allocated;
+        allocated += snap.small_allocated + snap.s.large_allocated;
     }
     size_t caches = __atomic_load_n(&tcache_bytes, __ATOMIC_RELAXED);
     size_t headers = chunks * CHUNK_HEADER_PAGES * PAGE;

@@ -14,7 +14,7 @@ struct bin_snapshot {
 
 struct arena_snapshot {
     size_t pactive, pdirty, nchunks;
-    size_t small_allocated, large_allocated;
+    size_t small_allocated;
     struct arena_stats s;
     struct bin_snapshot bins[NSMALL];
 };

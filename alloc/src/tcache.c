@@ -1,7 +1,7 @@
 #include "tcache.h"
 
 #include <string.h>
-#include <sys/auxv.h>
+#include <sys/random.h>
 
 #include "bin.h"
 #include "conf.h"
@@ -30,10 +30,13 @@ static unsigned bin_cap(unsigned bin) {
 /* Called once, at start-up, under the init lock. */
 void tcache_boot(void) {
     tcache_max_size = opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max;
-    const unsigned char *random = (const unsigned char *)getauxval(AT_RANDOM);
-    uintptr_t key = 0x9e3779b97f4a7c15ull;
-    if (random != NULL)
-        memcpy(&key, random, sizeof(key));
+    /* Random bytes of its own (not AT_RANDOM, which glibc's stack canary is
+     * made from: the key is visible in freed and fresh blocks). Without
+     * getrandom, an address-derived value still differs between runs
+     * (ASLR) and is never a block pointer. */
+    uintptr_t key;
+    if (getrandom(&key, sizeof(key), GRND_NONBLOCK) != (ssize_t)sizeof(key))
+        key = ((uintptr_t)&key * 0x9e3779b97f4a7c15ull) ^ 0x5851f42d4c957f2dull;
     tcache_free_key = key | 1; /* odd: never a valid pointer to a block */
 }
 
@@ -87,6 +90,7 @@ static void *alloc_uncached(size_t bin) {
         p = bin < NSMALL ? bin_malloc(a, bin) : arena_malloc_large(a, bin_size(bin), PAGE, false);
     if (p == NULL)
         return fail_enomem();
+    *(uintptr_t *)p = 0; /* a block once cached may still carry the free key */
     junk_on_alloc(p, bin_size(bin));
     return p;
 }
@@ -98,10 +102,8 @@ static void flush_oldest(struct tcache_bin *b, unsigned bin, unsigned n) {
     if (bin < NSMALL) {
         bin_free_batch(bin, b->base, n);
     } else {
-        for (unsigned i = 0; i < n; i++) {
-            struct chunk *c = chunk_of(b->base[i]);
-            arena_free_large(c->arena, c->map[chunk_page(c, b->base[i])]);
-        }
+        for (unsigned i = 0; i < n; i++)
+            arena_free_large(b->base[i], "free");
     }
     unsigned left = tcache_bin_count(b) - n;
     memmove(b->base, b->base + n, left * sizeof(void *));
@@ -136,7 +138,9 @@ void *tcache_alloc_slow(size_t bin) {
     }
     b->top = b->base + got - 1;
     b->low_water = b->top;
-    return *b->top;
+    void *p = *b->top;
+    *(uintptr_t *)p = 0; /* as tcache_alloc: the free key comes off */
+    return p;
 }
 
 /* ptr carries the free key: it may have been freed already. It is a double
@@ -168,12 +172,10 @@ void tcache_free_slow(size_t bin, void *ptr) {
     }
     if (tc == &tcache_bypass || bin >= tc->nbins) {
         junk_on_free(ptr, bin_size(bin));
-        if (bin < NSMALL) {
+        if (bin < NSMALL)
             bin_free_batch(bin, &ptr, 1);
-        } else {
-            struct chunk *c = chunk_of(ptr);
-            arena_free_large(c->arena, c->map[chunk_page(c, ptr)]);
-        }
+        else
+            arena_free_large(ptr, "free");
         return;
     }
     struct tcache_bin *b = &tc->bins[bin];
@@ -231,7 +233,6 @@ void tcache_thread_exit(void) {
         return;
     tcache_flush(tc);
     struct chunk *c = chunk_of(tc);
-    struct run *r = c->map[chunk_page(c, tc)];
-    __atomic_sub_fetch(&tcache_bytes, (size_t)r->npages << LG_PAGE, __ATOMIC_RELAXED);
-    arena_free_large(c->arena, r);
+    __atomic_sub_fetch(&tcache_bytes, (size_t)c->map[chunk_page(c, tc)]->npages << LG_PAGE, __ATOMIC_RELAXED);
+    arena_free_large(tc, "free");
 }

@@ -62,8 +62,6 @@ static ALWAYS_INLINE unsigned tcache_bin_count(const struct tcache_bin *b) { ret
 static ALWAYS_INLINE unsigned tcache_bin_cap(const struct tcache_bin *b) { return (unsigned)(b->end - b->base); }
 
 extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("initial-exec")));
-extern struct tcache tcache_initial;
-extern struct tcache tcache_bypass;
 /* Written into a block when it enters a cache: a block freed again while it
  * is still cached carries it, and the slow path confirms by a scan. */
 extern uintptr_t tcache_free_key;

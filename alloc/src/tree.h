@@ -25,6 +25,5 @@ void tree_remove(struct tree *t, struct tree_node *n);
 struct tree_node *tree_first(const struct tree *t);
 /* The node with the smallest key >= key, or NULL. */
 struct tree_node *tree_lower_bound(const struct tree *t, uint64_t key);
-static inline bool tree_empty(const struct tree *t) { return t->root == NULL; }
 
 #endif

@@ -164,6 +164,22 @@ Test(large, an_emptied_chunk_is_kept_as_the_spare_and_others_unmapped) {
     cr_assert_not_null(a->spare);
 }
 
+Test(large, an_aligned_request_that_needs_a_new_chunk_and_splits_both_ends) {
+    /* Use up the descriptor pool and most of the first chunk, so the next
+     * aligned request takes a fresh chunk and cuts a lead and a trail. */
+    void *small[61];
+    for (int i = 0; i < 61; i++)
+        small[i] = quarry_malloc(PAGE);
+    void *big = quarry_malloc(960 * PAGE);
+    void *aligned = quarry_aligned_alloc(8192, 8192);
+    cr_assert_not_null(aligned);
+    cr_assert_eq((uintptr_t)aligned % 8192, 0);
+    quarry_free(aligned);
+    quarry_free(big);
+    for (int i = 0; i < 61; i++)
+        quarry_free(small[i]);
+}
+
 Test(huge, chunk_aligned_registered_and_resized_without_losing_contents) {
     size_t size = 3 * CHUNK + 12345;
     unsigned char *p = quarry_malloc(size);

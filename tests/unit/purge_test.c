@@ -5,8 +5,10 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "conf.h"
+#include "helpers.h"
 #include "init.h"
 #include "purge.h"
 #include "quarry.h"
@@ -171,6 +173,22 @@ Test(purge, emptied_chunks_are_retained_by_default_and_reused) {
     quarry_free(again2);
 }
 
+/* A stray free into a retained chunk is a foreign pointer now: reported,
+ * not a crash on the chunk's purged page map. */
+static void free_into_retained_chunk(void *arg) {
+    (void)arg;
+    void *a = quarry_malloc(1000 * PAGE), *b = quarry_malloc(510 * PAGE);
+    char *c = quarry_malloc(100 * PAGE);
+    quarry_free(a);
+    quarry_free(b);
+    quarry_free(c);
+    quarry_free(c);
+}
+
+Test(purge, a_free_into_a_retained_chunk_is_reported) {
+    assert_aborts_with(free_into_retained_chunk, NULL, "quarry: free(): invalid pointer 0x");
+}
+
 static void no_retain(void) { opt_retain = false; }
 
 Test(purge, without_retain_emptied_chunks_are_unmapped, .init = no_retain) {
@@ -235,6 +253,25 @@ Test(huge_cache, a_freed_huge_mapping_is_reused_without_new_pages) {
     /* An explicit purge empties the cache. */
     quarry_purge();
     cr_assert_eq(huge_get_stats().cached, 0);
+}
+
+Test(purge, locked_pages_that_cannot_be_purged_are_not_taken_for_zero) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("mlockall under valgrind");
+    if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+        cr_skip_test("mlockall not permitted here");
+    void *keep = quarry_malloc(32 << 10);
+    unsigned char *p = quarry_malloc(600 * PAGE);
+    memset(p, 0xab, 600 * PAGE);
+    quarry_free(p);
+    quarry_purge(); /* madvise fails on locked pages */
+    unsigned char *q = quarry_calloc(1, 600 * PAGE);
+    for (size_t i = 0; i < 600 * PAGE; i++)
+        if (q[i] != 0)
+            cr_assert_fail("calloc byte %zu is 0x%x after a failed purge", i, q[i]);
+    quarry_free(q);
+    quarry_free(keep);
+    munlockall();
 }
 
 Test(huge_cache, a_thread_keeps_its_last_huge_mapping_in_its_slot) {

@@ -233,13 +233,58 @@ static void double_free_after_flush(void *arg) {
 static void sized_free_with_a_wrong_size(void *arg) {
     (void)arg;
     void *a = quarry_malloc(1000);
-    quarry_free_sized(a, 16); /* lands in the 16-byte bin */
-    tcache_flush(thread_tcache); /* and is caught on the way out */
+    quarry_free_sized(a, 16); /* names another class: never cached */
+}
+
+static void sized_free_of_an_interior_pointer(void *arg) {
+    (void)arg;
+    char *a = quarry_malloc(64);
+    quarry_free_sized(a + 16, 16);
+}
+
+static void *large_block;
+
+static void *free_large_and_flush(void *arg) {
+    (void)arg;
+    quarry_free(large_block); /* this thread's cache takes it too... */
+    tcache_flush(thread_tcache); /* ...and gives it to the arena */
+    return NULL;
+}
+
+static void double_free_large_from_two_threads(void *arg) {
+    (void)arg;
+    void *keep = quarry_malloc(2 * PAGE);
+    large_block = quarry_malloc(2 * PAGE);
+    void *keep2 = quarry_malloc(2 * PAGE);
+    quarry_free(large_block); /* into this thread's cache */
+    pthread_t t;
+    pthread_create(&t, NULL, free_large_and_flush, NULL);
+    pthread_join(t, NULL);
+    tcache_flush(thread_tcache); /* the second copy reaches the arena: caught */
+    quarry_free(keep);
+    quarry_free(keep2);
 }
 
 Test(tcache, double_frees_are_caught_in_and_after_the_cache) {
     assert_aborts_with(double_free_in_cache, NULL, "quarry: free(): invalid pointer 0x");
     assert_aborts_with(double_free_large_in_cache, NULL, "quarry: free(): invalid pointer 0x");
     assert_aborts_with(double_free_after_flush, NULL, "quarry: free(): invalid pointer 0x");
-    assert_aborts_with(sized_free_with_a_wrong_size, NULL, "quarry: free(): invalid pointer 0x");
+    assert_aborts_with(sized_free_with_a_wrong_size, NULL, "quarry: free_sized(): invalid pointer 0x");
+    assert_aborts_with(sized_free_of_an_interior_pointer, NULL, "quarry: free_sized(): invalid pointer 0x");
+    assert_aborts_with(double_free_large_from_two_threads, NULL, "quarry: free(): invalid pointer 0x");
+}
+
+Test(tcache, fresh_blocks_do_not_carry_the_free_key) {
+    void *p[64];
+    for (int i = 0; i < 64; i++)
+        p[i] = quarry_malloc(16);
+    for (int i = 0; i < 64; i++)
+        quarry_free(p[i]);
+    tcache_flush(thread_tcache);
+    /* Refilled from the bin, through the slow path: word 0 is clear. */
+    uintptr_t *q = quarry_malloc(16);
+    cr_assert_eq(*q, 0);
+    quarry_free(q);
+    cr_assert_neq(tcache_free_key, 0);
+    cr_assert_eq(tcache_free_key & 1, 1, "the key is never a block address");
 }

@@ -10,6 +10,7 @@
 #include "init.h"
 #include "quarry.h"
 #include "tcache.h"
+#include "valgrind_shim.h"
 
 static void *bind_and_report(void *arg) {
     void *p = quarry_malloc(16);
@@ -146,6 +147,39 @@ static void *churn(void *arg) {
     for (int i = 0; i < 64; i++)
         quarry_free(ring[i]);
     return NULL;
+}
+
+static void *purge_churn(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        char *p = quarry_malloc(3 << 20); /* large: freed straight to the arena, purged */
+        memset(p, 1, 3 << 20);
+        quarry_free(p);
+    }
+    return NULL;
+}
+
+Test(fork, a_child_forked_during_purges_can_still_purge) {
+    pthread_t t;
+    pthread_create(&t, NULL, purge_churn, NULL);
+    int rounds = RUNNING_ON_VALGRIND ? 10 : 100;
+    for (int round = 0; round < rounds; round++) {
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+            /* No purge may be left half-done in the child. */
+            for (unsigned i = 0; i < narenas; i++)
+                if (arenas[i] != NULL && arenas[i]->purging)
+                    _exit(3);
+            quarry_purge();
+            _exit(0);
+        }
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status 0x%x", round, status);
+    }
+    atomic_store(&stop, true);
+    pthread_join(t, NULL);
 }
 
 Test(fork, child_of_a_busy_multithreaded_parent_can_allocate_and_free) {
