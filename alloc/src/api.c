@@ -274,6 +274,17 @@ void quarry_free(void *ptr) {
  * the page map; the page map still checks, beside it, that ptr starts a
  * region of that very class (a wrong size or an interior pointer is
  * reported, never cached). */
+/* Everything but a small region whose class the size names. */
+static NOINLINE void free_sized_slow(void *ptr, size_t size) {
+    if (ptr == NULL)
+        return;
+    struct block b = {0};
+    block_find(ptr, "free_sized", false, &b);
+    if (unlikely(!size_names_block(size, &b)))
+        report_invalid_pointer("free_sized", ptr);
+    block_free(ptr, &b);
+}
+
 void quarry_free_sized(void *ptr, size_t size) {
     if (likely(size <= SMALL_MAX && is_arena_chunk((uintptr_t)ptr))) {
         size_t cls = size_to_class(size);
@@ -283,13 +294,7 @@ void quarry_free_sized(void *ptr, size_t size) {
             return;
         }
     }
-    if (ptr == NULL)
-        return;
-    struct block b = {0};
-    block_find(ptr, "free_sized", false, &b);
-    if (unlikely(!size_names_block(size, &b)))
-        report_invalid_pointer("free_sized", ptr);
-    block_free(ptr, &b);
+    free_sized_slow(ptr, size);
 }
 
 size_t quarry_malloc_usable_size(const void *ptr) {
