@@ -1,6 +1,7 @@
 #include "purge.h"
 
 #include "conf.h"
+#include "report.h"
 
 size_t arena_dirty_bound(const struct arena *a) {
     if (opt_lg_dirty_mult < 0)
@@ -36,6 +37,7 @@ static void purge(struct arena *a, size_t keep) {
         struct chunk *c = sparsest_dirty_chunk(a);
         if (c == NULL)
             break;
+        size_t before = want;
         for (size_t page = CHUNK_HEADER_PAGES; page < CHUNK_NPAGES && want > 0;) {
             struct run *r = c->map[page];
             page += r->npages;
@@ -48,6 +50,10 @@ static void purge(struct arena *a, size_t keep) {
             r->node.left = &batch->node;
             batch = r;
         }
+        /* A chunk counted dirty must have dirty runs; never spin on one. */
+        qassert(want < before);
+        if (want == before)
+            break;
     }
     lock_release(&a->lock);
     /* Each run comes back clean or lazy, as its own madvise went: sorted
