@@ -9,8 +9,11 @@ static ALWAYS_INLINE void *run_take_region(struct run *r) {
 }
 
 /* Under b->lock, which it may drop and retake: a current run with a free
- * region, or NULL when no memory can be mapped. */
-static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
+ * region, or NULL when no memory can be mapped. A run it made but found
+ * unneeded (another thread refilled the bin meanwhile) goes to *unneeded,
+ * for the caller to give back once the bin lock is released: kept, it
+ * could sit empty in the tree for good. */
+static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls, struct run **unneeded) {
     struct tree_node *n = tree_first(&b->nonfull);
     if (n != NULL) {
         tree_remove(&b->nonfull, n);
@@ -31,18 +34,18 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls) {
         bitmap_init(r->bitmap, sc->nregs);
     }
     lock_acquire(&b->lock);
-    if (r != NULL)
-        b->stats.nruns++;
     if (b->current != NULL && b->current->nfree != 0) {
         /* Another thread refilled the bin while the lock was dropped. */
         if (r != NULL) {
-            r->node.key = (uintptr_t)r->base;
-            tree_insert(&b->nonfull, &r->node);
+            r->node.left = &(*unneeded)->node;
+            *unneeded = r;
         }
         return b->current;
     }
-    if (r != NULL)
+    if (r != NULL) {
+        b->stats.nruns++;
         b->current = r;
+    }
     return r;
 }
 
@@ -54,12 +57,13 @@ void *bin_malloc(struct arena *a, unsigned cls) {
 
 unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
     struct bin *b = &a->bins[cls];
+    struct run *unneeded = NULL; /* linked through node.left */
     unsigned got = 0;
     lock_acquire(&b->lock);
     while (got < n) {
         struct run *r = b->current;
         if (r == NULL || r->nfree == 0) {
-            r = bin_refill(a, b, cls);
+            r = bin_refill(a, b, cls, &unneeded);
             if (r == NULL)
                 break;
         }
@@ -69,6 +73,15 @@ unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
     b->stats.nfills++;
     b->stats.nmalloc += got;
     lock_release(&b->lock);
+    if (unneeded != NULL) {
+        lock_acquire(&a->lock);
+        while (unneeded != NULL) {
+            struct run *next = (struct run *)unneeded->node.left;
+            arena_run_dalloc(a, unneeded);
+            unneeded = next;
+        }
+        lock_release(&a->lock);
+    }
     return got;
 }
 
