@@ -50,6 +50,20 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls, stru
 }
 
 
+/* Returns a list of small runs (linked through node.left) to their arena,
+ * under its lock alone: callers release the bin lock first. */
+static void give_runs_back(struct arena *a, struct run *list) {
+    if (list == NULL)
+        return;
+    lock_acquire(&a->lock);
+    while (list != NULL) {
+        struct run *next = (struct run *)list->node.left;
+        arena_run_dalloc(a, list);
+        list = next;
+    }
+    lock_release(&a->lock);
+}
+
 void *bin_malloc(struct arena *a, unsigned cls) {
     void *p;
     return bin_fill(a, cls, &p, 1) == 1 ? p : NULL;
@@ -73,15 +87,7 @@ unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
     b->stats.nfills++;
     b->stats.nmalloc += got;
     lock_release(&b->lock);
-    if (unneeded != NULL) {
-        lock_acquire(&a->lock);
-        while (unneeded != NULL) {
-            struct run *next = (struct run *)unneeded->node.left;
-            arena_run_dalloc(a, unneeded);
-            unneeded = next;
-        }
-        lock_release(&a->lock);
-    }
+    give_runs_back(a, unneeded);
     return got;
 }
 
@@ -165,15 +171,7 @@ void bin_free_batch(unsigned cls, void **items, unsigned n) {
             }
         }
         lock_release(&b->lock);
-        if (emptied != NULL) {
-            lock_acquire(&a->lock);
-            while (emptied != NULL) {
-                struct run *next = (struct run *)emptied->node.left;
-                arena_run_dalloc(a, emptied);
-                emptied = next;
-            }
-            lock_release(&a->lock);
-        }
+        give_runs_back(a, emptied);
         n = deferred;
     }
 }
