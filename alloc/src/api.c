@@ -38,6 +38,7 @@ static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
         p = huge_malloc(size, align, zero);
     if (p == NULL)
         return fail_enomem();
+    tcache_count_direct(quarry_malloc_usable_size(p), 0);
     if (!zero)
         junk_on_alloc(p, page_ceil(size));
     return p;
@@ -225,11 +226,13 @@ static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
         if (b->run->npages <= (tcache_max_size >> LG_PAGE)) {
             tcache_free(tcache_large_bin(b->run->npages), ptr);
         } else {
+            tcache_count_direct(0, (size_t)b->run->npages << LG_PAGE);
             junk_on_free(ptr, (size_t)b->run->npages << LG_PAGE);
             arena_free_large(ptr, "free");
         }
         break;
     default:
+        tcache_count_direct(0, b->huge->size);
         huge_free(b->huge);
         break;
     }
@@ -317,19 +320,27 @@ void *quarry_realloc(void *ptr, size_t size) {
     }
     if (unlikely(size > SIZE_LIMIT))
         return fail_enomem();
+    size_t old_usable = block_usable(&b);
     switch (b.kind) {
     case BLOCK_SMALL:
-        if (size <= SMALL_MAX && size_to_class(size) == b.run->cls)
+        if (size <= SMALL_MAX && size_to_class(size) == b.run->cls) {
+            tcache_count_direct(old_usable, old_usable);
             return ptr;
+        }
         break;
     case BLOCK_LARGE:
-        if (size > SMALL_MAX && size <= LARGE_MAX && arena_resize_large(chunk_of(ptr)->arena, b.run, size))
+        if (size > SMALL_MAX && size <= LARGE_MAX && arena_resize_large(chunk_of(ptr)->arena, b.run, size)) {
+            tcache_count_direct(block_usable(&b), old_usable);
             return ptr;
+        }
         break;
     default:
         if (size > LARGE_MAX) {
             void *p = huge_resize(b.huge, size);
-            return p != NULL ? p : fail_enomem();
+            if (p == NULL)
+                return fail_enomem();
+            tcache_count_direct(b.huge->size, old_usable);
+            return p;
         }
         break;
     }

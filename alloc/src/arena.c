@@ -15,6 +15,9 @@ struct arena *arena_new(unsigned index) {
     struct arena *a = base_alloc(sizeof(*a));
     if (a == NULL)
         return NULL;
+    a->large = base_alloc(RUN_PAGES_MAX * sizeof(*a->large));
+    if (a->large == NULL)
+        return NULL;
     lock_init(&a->lock);
     a->index = index;
     for (unsigned i = 0; i < NSMALL; i++)
@@ -67,6 +70,8 @@ static void avail_insert(struct arena *a, struct run *r) {
     if (r->kind == RUN_FREE_DIRTY) {
         a->ndirty += r->npages;
         chunk_of(r->base)->ndirty_pages += r->npages;
+    } else if (r->kind == RUN_FREE_LAZY) {
+        a->nlazy += r->npages;
     }
 }
 
@@ -75,6 +80,8 @@ void arena_avail_remove(struct arena *a, struct run *r) {
     if (r->kind == RUN_FREE_DIRTY) {
         a->ndirty -= r->npages;
         chunk_of(r->base)->ndirty_pages -= r->npages;
+    } else if (r->kind == RUN_FREE_LAZY) {
+        a->nlazy -= r->npages;
     }
 }
 
@@ -225,6 +232,21 @@ void arena_run_dalloc(struct arena *a, struct run *r) {
     arena_maybe_purge(a);
 }
 
+/* Under a->lock: a large run of npages enters or leaves use. */
+static void large_stats_add(struct arena *a, size_t npages) {
+    struct large_class_stats *ls = &a->large[npages - 1];
+    ls->nmalloc++;
+    ls->curruns++;
+    a->stats.large_allocated += npages << LG_PAGE;
+}
+
+static void large_stats_sub(struct arena *a, size_t npages) {
+    struct large_class_stats *ls = &a->large[npages - 1];
+    ls->ndalloc++;
+    ls->curruns--;
+    a->stats.large_allocated -= npages << LG_PAGE;
+}
+
 void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero) {
     size_t npages = page_ceil(size) >> LG_PAGE;
     size_t align_pages = align > PAGE ? align >> LG_PAGE : 1;
@@ -232,7 +254,7 @@ void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero) 
     lock_acquire(&a->lock);
     struct run *r = arena_run_alloc(a, npages, align_pages, RUN_LARGE, 0, &zeroed);
     if (r != NULL) {
-        a->stats.large_allocated += npages << LG_PAGE;
+        large_stats_add(a, npages);
         if (zero && zeroed)
             a->stats.calloc_zeroed++;
     }
@@ -253,7 +275,7 @@ void arena_free_large(void *ptr, const char *func) {
         lock_release(&a->lock);
         report_invalid_pointer(func, ptr);
     }
-    a->stats.large_allocated -= (size_t)r->npages << LG_PAGE;
+    large_stats_sub(a, r->npages);
     arena_run_dalloc(a, r);
     lock_release(&a->lock);
 }
@@ -265,10 +287,11 @@ static bool shrink_large(struct arena *a, struct run *r, size_t npages) {
     tail->base = r->base + (npages << LG_PAGE);
     tail->npages = r->npages - (uint32_t)npages;
     tail->kind = RUN_LARGE;
+    large_stats_sub(a, r->npages);
+    large_stats_add(a, npages);
     r->npages = (uint32_t)npages;
     map_set_ends(r);
     map_set_ends(tail);
-    a->stats.large_allocated -= (size_t)tail->npages << LG_PAGE;
     arena_run_dalloc(a, tail);
     return true;
 }
@@ -291,11 +314,12 @@ static bool grow_large(struct arena *a, struct run *r, size_t npages) {
     } else {
         desc_put(a, next);
     }
+    large_stats_sub(a, r->npages);
+    large_stats_add(a, npages);
     r->npages = (uint32_t)npages;
     map_set_ends(r);
     c->nalloc_pages += extra;
     a->nactive += extra;
-    a->stats.large_allocated += extra << LG_PAGE;
     return true;
 }
 

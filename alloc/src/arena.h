@@ -34,6 +34,14 @@ struct bin {
     struct bin_stats stats;
 } CACHE_ALIGNED;
 
+/* Per large class (a run of n pages is class n - 1), under the arena lock.
+ * Blocks handed to thread caches count as allocated. */
+struct large_class_stats {
+    uint64_t nmalloc;
+    uint64_t ndalloc;
+    size_t curruns;
+};
+
 struct arena_stats {
     uint64_t npurge;       /* purge passes */
     uint64_t nmadvise;     /* madvise calls made by them */
@@ -55,9 +63,11 @@ struct arena {
     struct run *pool;  /* unused descriptors, linked through node.left */
     size_t nactive;    /* pages in allocated runs */
     size_t ndirty;     /* pages in RUN_FREE_DIRTY runs */
+    size_t nlazy;      /* pages in RUN_FREE_LAZY runs: purged with MADV_FREE, resident until the kernel takes them */
     size_t nchunks;    /* in use (spare included) */
     bool purging;      /* a purge pass has dropped the lock */
     struct arena_stats stats;
+    struct large_class_stats *large; /* [RUN_PAGES_MAX], from base memory */
     struct bin bins[NSMALL];
 };
 

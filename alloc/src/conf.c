@@ -17,6 +17,8 @@ bool opt_junk = false;
 bool opt_zero = false;
 bool opt_abort_on_error = false;
 bool opt_stats_print = false;
+int opt_decay_ms = 10000;
+bool opt_background_thread = false;
 
 static const char *const purge_choices[] = {"dontneed", "free", NULL};
 static const char *const thp_choices[] = {"default", "never", "always", NULL};
@@ -33,6 +35,8 @@ const struct conf_option conf_options[] = {
     {"zero", CONF_BOOL, &opt_zero, 0, 1, NULL},
     {"abort_on_error", CONF_BOOL, &opt_abort_on_error, 0, 1, NULL},
     {"stats_print", CONF_BOOL, &opt_stats_print, 0, 1, NULL},
+    {"decay_ms", CONF_INT, &opt_decay_ms, -1, 3600000, NULL},
+    {"background_thread", CONF_BOOL, &opt_background_thread, 0, 1, NULL},
 };
 const unsigned conf_noptions = sizeof(conf_options) / sizeof(conf_options[0]);
 

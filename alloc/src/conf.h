@@ -24,6 +24,11 @@ extern bool opt_junk;
 extern bool opt_zero;
 extern bool opt_abort_on_error;
 extern bool opt_stats_print;
+/* Dirty pages younger than this stay for reuse (purge.h); -1: age never
+ * purges, only the lg_dirty_mult bound does. */
+extern int opt_decay_ms;
+/* Purging done by a background thread instead of the freeing threads. */
+extern bool opt_background_thread;
 
 enum conf_type { CONF_BOOL, CONF_UNSIGNED, CONF_INT, CONF_POW2_OR_ZERO, CONF_CHOICE };
 

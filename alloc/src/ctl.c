@@ -13,11 +13,9 @@
 #include "init.h"
 #include "purge.h"
 #include "quarry.h"
+#include "reclaim.h"
 #include "stats.h"
 #include "tcache.h"
-
-/* Arena index that means "every arena", as in jemalloc. */
-#define ARENAS_ALL 4096
 
 static int read_value(void *oldp, size_t *oldlenp, const void *value, size_t size) {
     if (oldp == NULL || oldlenp == NULL)
@@ -144,35 +142,6 @@ static int ctl_stats(const char *name, void *oldp, size_t *oldlenp) {
     return ENOENT;
 }
 
-/* Purges arena i (or every arena for ARENAS_ALL) after flushing the calling
- * thread's cache; the huge cache goes too when all are purged. Returns the
- * number of pages given back. */
-static size_t purge_arenas(unsigned which) {
-    tcache_flush(thread_tcache);
-    size_t pages = 0;
-    for (unsigned i = 0; i < narenas; i++) {
-        if (which != ARENAS_ALL && i != which)
-            continue;
-        struct arena *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
-        if (a == NULL)
-            continue;
-        lock_acquire(&a->lock);
-        uint64_t before = a->stats.purged;
-        arena_purge_all(a);
-        pages += (size_t)(a->stats.purged - before);
-        lock_release(&a->lock);
-    }
-    if (which == ARENAS_ALL)
-        pages += huge_purge() >> LG_PAGE;
-    return pages;
-}
-
-size_t quarry_purge(void) {
-    if (arena_choose() == NULL)
-        return 0;
-    return purge_arenas(ARENAS_ALL) << LG_PAGE;
-}
-
 int quarry_ctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
     if (name == NULL || arena_choose() == NULL)
         return name == NULL ? EINVAL : EAGAIN;
@@ -211,7 +180,7 @@ int quarry_ctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t
             i = ARENAS_ALL;
         if (i != ARENAS_ALL && (i > narenas || __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE) == NULL))
             return i < narenas ? 0 : ENOENT; /* an arena not made yet has nothing to purge */
-        purge_arenas(i);
+        reclaim_purge(i);
         return 0;
     }
     rest = name;

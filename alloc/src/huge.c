@@ -20,6 +20,7 @@ static struct huge_stats stats; /* under huge_lock, but for the atomics below */
 static size_t slot_bytes;
 static uint64_t slot_reused;
 static size_t slot_allocated_delta;
+static uint64_t nmalloc, ndalloc;
 
 /* Under huge_lock. */
 static struct huge *record_get(void) {
@@ -129,7 +130,16 @@ static void *reuse(size_t size, bool zero) {
     return p;
 }
 
+static void *huge_malloc_counted(size_t size, size_t align, bool zero);
+
 void *huge_malloc(size_t size, size_t align, bool zero) {
+    void *p = huge_malloc_counted(size, align, zero);
+    if (p != NULL)
+        __atomic_add_fetch(&nmalloc, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+static void *huge_malloc_counted(size_t size, size_t align, bool zero) {
     size = page_ceil(size);
     struct tcache *tc = thread_tcache;
     struct huge *slot = tc->huge_slot; /* always NULL in the static caches */
@@ -197,6 +207,7 @@ static void cache_put(struct huge *h) {
 }
 
 void huge_free(struct huge *h) {
+    __atomic_add_fetch(&ndalloc, 1, __ATOMIC_RELAXED);
     rtree_set((uintptr_t)h->base, NULL);
     __atomic_sub_fetch(&slot_allocated_delta, h->size, __ATOMIC_RELAXED);
     struct tcache *tc = thread_tcache;
@@ -279,5 +290,10 @@ struct huge_stats huge_get_stats(void) {
     s.allocated += __atomic_load_n(&slot_allocated_delta, __ATOMIC_RELAXED);
     s.cached += __atomic_load_n(&slot_bytes, __ATOMIC_RELAXED);
     s.nreused += __atomic_load_n(&slot_reused, __ATOMIC_RELAXED);
+    s.ndalloc = __atomic_load_n(&ndalloc, __ATOMIC_RELAXED);
+    s.nmalloc = __atomic_load_n(&nmalloc, __ATOMIC_RELAXED);
+    s.count = (size_t)(s.nmalloc - s.ndalloc);
     return s;
 }
+
+size_t huge_release_idle(void) { return 0; }

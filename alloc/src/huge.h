@@ -33,6 +33,9 @@ struct huge {
 
 struct huge_stats {
     size_t allocated; /* bytes of huge blocks in use */
+    size_t count;     /* huge blocks in use */
+    uint64_t nmalloc; /* huge allocations made */
+    uint64_t ndalloc; /* huge blocks freed */
     size_t cached;    /* bytes of freed mappings kept (shared cache and thread slots) */
     size_t ncached;   /* mappings in the shared cache */
     uint64_t nreused; /* allocations served from the cache or a slot */
@@ -51,6 +54,9 @@ struct tcache;
 void huge_slot_release(struct tcache *tc);
 /* Unmaps every mapping in the shared cache; returns the bytes given back. */
 size_t huge_purge(void);
+/* Moves thread slots idle for longer than the decay time to the shared
+ * cache, and unmaps what the cache holds past its bounds; bytes unmapped. */
+size_t huge_release_idle(void);
 struct huge_stats huge_get_stats(void);
 
 #endif

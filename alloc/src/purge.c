@@ -91,3 +91,12 @@ void arena_maybe_purge(struct arena *a) {
 }
 
 void arena_purge_all(struct arena *a) { purge(a, 0); }
+
+/* Placeholders until the decay policy lands. */
+void purge_decayed(struct arena *a) { arena_maybe_purge(a); }
+static bool background_on;
+bool purge_background_enabled(void) { return background_on; }
+int purge_background_set(bool enable) {
+    background_on = enable;
+    return 0;
+}

@@ -20,7 +20,15 @@
 void arena_maybe_purge(struct arena *a);
 /* Under a->lock: purge every dirty page now. */
 void arena_purge_all(struct arena *a);
+/* Under a->lock: purge the pages whose decay time has passed. */
+void purge_decayed(struct arena *a);
 /* The most dirty pages arena a may keep. */
 size_t arena_dirty_bound(const struct arena *a);
+
+/* The background purge thread (opt_background_thread, mallctl
+ * "background_thread"): whether it runs, and starting or stopping it.
+ * purge_background_set returns 0, or EAGAIN when no thread can be made. */
+bool purge_background_enabled(void);
+int purge_background_set(bool enable);
 
 #endif

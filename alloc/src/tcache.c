@@ -17,6 +17,12 @@ uintptr_t tcache_free_key;
 size_t tcache_max_size;
 size_t tcache_bytes;
 
+/* The thread's uncached traffic, in bytes (tcache_count_direct), and the
+ * published copies of its totals (tcache_thread_allocatedp). */
+static _Thread_local uint64_t direct_allocated, direct_deallocated;
+static _Thread_local uint64_t published_allocated, published_deallocated;
+static _Thread_local bool publishing;
+
 /* Stack capacity of a small class: two runs' worth of regions (a fill then
  * takes one run), at most 200 so that a thread holds at most ~16 KiB of
  * pointers. Large classes hold TCACHE_LARGE_CAP blocks. */
@@ -91,14 +97,19 @@ static void *alloc_uncached(size_t bin) {
     if (p == NULL)
         return fail_enomem();
     *(uintptr_t *)p = 0; /* a block once cached may still carry the free key */
+    direct_allocated += bin_size(bin);
     junk_on_alloc(p, bin_size(bin));
     return p;
 }
 
 /* The oldest n blocks of bin go back to their arenas. */
-static void flush_oldest(struct tcache_bin *b, unsigned bin, unsigned n) {
+static void publish(struct tcache *tc);
+
+static void flush_oldest(struct tcache *tc, unsigned bin, unsigned n) {
+    struct tcache_bin *b = &tc->bins[bin];
     if (n == 0)
         return;
+    tc->nflushed[bin] += n;
     if (bin < NSMALL) {
         bin_free_batch(bin, b->base, n);
     } else {
@@ -110,6 +121,8 @@ static void flush_oldest(struct tcache_bin *b, unsigned bin, unsigned n) {
     b->top = b->base + left;
     if (b->low_water > b->top)
         b->low_water = b->top;
+    if (unlikely(publishing))
+        publish(tc);
 }
 
 void *tcache_alloc_slow(size_t bin) {
@@ -131,6 +144,9 @@ void *tcache_alloc_slow(size_t bin) {
     unsigned got = bin_fill(tc->arena, bin, b->base, want ? want : 1);
     if (got == 0)
         return fail_enomem();
+    tc->nfilled[bin] += got;
+    if (unlikely(publishing))
+        publish(tc);
     for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
         void *t = b->base[i];
         b->base[i] = b->base[j];
@@ -171,6 +187,7 @@ void tcache_free_slow(size_t bin, void *ptr) {
             tc = &tcache_bypass; /* no memory for a cache: free directly */
     }
     if (tc == &tcache_bypass || bin >= tc->nbins) {
+        direct_deallocated += bin_size(bin);
         junk_on_free(ptr, bin_size(bin));
         if (bin < NSMALL)
             bin_free_batch(bin, &ptr, 1);
@@ -182,9 +199,10 @@ void tcache_free_slow(size_t bin, void *ptr) {
     if (*(uintptr_t *)ptr == tc->free_key)
         free_keyed(b, bin, ptr);
     if (b->top == b->end)
-        flush_oldest(b, bin, tcache_bin_cap(b) - tcache_bin_cap(b) / 2);
+        flush_oldest(tc, bin, tcache_bin_cap(b) - tcache_bin_cap(b) / 2);
     *(uintptr_t *)ptr = tc->free_key;
     *b->top++ = ptr;
+    tc->nfreed[bin]++;
     if (--tc->gc_countdown == 0)
         tcache_gc_step(tc);
 }
@@ -210,7 +228,7 @@ void tcache_gc_step(struct tcache *tc) {
         if (tc->lg_fill_div[bin] > 1)
             tc->lg_fill_div[bin]--;
     } else if (unused > 0) {
-        flush_oldest(b, bin, unused - unused / 4);
+        flush_oldest(tc, bin, unused - unused / 4);
         if ((tcache_bin_cap(b) >> (tc->lg_fill_div[bin] + 1)) >= 1)
             tc->lg_fill_div[bin]++;
     }
@@ -222,17 +240,62 @@ void tcache_flush(struct tcache *tc) {
     if (!tcache_is_real(tc))
         return;
     for (unsigned bin = 0; bin < tc->nbins; bin++)
-        flush_oldest(&tc->bins[bin], bin, tcache_bin_count(&tc->bins[bin]));
+        flush_oldest(tc, bin, tcache_bin_count(&tc->bins[bin]));
     huge_slot_release(tc);
 }
 
 void tcache_thread_exit(void) {
     struct tcache *tc = thread_tcache;
-    thread_tcache = &tcache_bypass;
-    if (!tcache_is_real(tc))
+    if (!tcache_is_real(tc)) {
+        thread_tcache = &tcache_bypass;
         return;
+    }
     tcache_flush(tc);
+    /* The cache's counters go with it: fold its totals into the direct
+     * ones, which destructors running later keep adding to. */
+    tcache_thread_bytes(&direct_allocated, &direct_deallocated);
+    thread_tcache = &tcache_bypass;
     struct chunk *c = chunk_of(tc);
     __atomic_sub_fetch(&tcache_bytes, (size_t)c->map[chunk_page(c, tc)]->npages << LG_PAGE, __ATOMIC_RELAXED);
     arena_free_large(tc, "free");
+}
+
+void tcache_count_direct(size_t allocated, size_t deallocated) {
+    direct_allocated += allocated;
+    direct_deallocated += deallocated;
+}
+
+void tcache_thread_bytes(uint64_t *allocated, uint64_t *deallocated) {
+    uint64_t in = direct_allocated, out = direct_deallocated;
+    struct tcache *tc = thread_tcache;
+    if (tcache_is_real(tc)) {
+        for (unsigned bin = 0; bin < tc->nbins; bin++) {
+            uint64_t popped = tc->nfilled[bin] + tc->nfreed[bin] - tc->nflushed[bin] -
+                              tcache_bin_count(&tc->bins[bin]);
+            in += popped * bin_size(bin);
+            out += tc->nfreed[bin] * bin_size(bin);
+        }
+    }
+    published_allocated = in;
+    published_deallocated = out;
+    *allocated = in;
+    *deallocated = out;
+}
+
+static void publish(struct tcache *tc) {
+    (void)tc;
+    uint64_t in, out;
+    tcache_thread_bytes(&in, &out);
+}
+
+uint64_t *tcache_thread_allocatedp(void) {
+    publishing = true;
+    publish(thread_tcache);
+    return &published_allocated;
+}
+
+uint64_t *tcache_thread_deallocatedp(void) {
+    publishing = true;
+    publish(thread_tcache);
+    return &published_deallocated;
 }

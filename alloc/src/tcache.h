@@ -49,6 +49,12 @@ struct tcache {
      * next huge allocation without a lock; idle since the last GC sweep. */
     struct huge *huge_slot;
     bool huge_slot_idle;
+    /* Per bin: blocks pushed by frees (the only counter on a fast path),
+     * blocks brought in by fills, blocks given back by flushes. Blocks
+     * popped by allocations follow: filled + freed - flushed - held. */
+    uint64_t nfreed[TCACHE_NBINS_MAX];
+    uint64_t nfilled[TCACHE_NBINS_MAX];
+    uint64_t nflushed[TCACHE_NBINS_MAX];
 };
 
 extern struct tcache tcache_initial;
@@ -78,6 +84,18 @@ void tcache_gc_step(struct tcache *tc);
 void tcache_flush(struct tcache *tc);
 /* The thread is exiting: flush, free the cache, bypass from now on. */
 void tcache_thread_exit(void);
+
+/* Bytes (usable sizes) of the blocks the calling thread has allocated and
+ * freed since it started, cached or not; both only grow. */
+void tcache_thread_bytes(uint64_t *allocated, uint64_t *deallocated);
+/* Thread-local copies of those two figures, for mallctl's
+ * thread.allocatedp: refreshed by tcache_thread_bytes() and, once a pointer
+ * has been asked for, at every fill, flush and GC step of the cache. */
+uint64_t *tcache_thread_allocatedp(void);
+uint64_t *tcache_thread_deallocatedp(void);
+/* Blocks the thread allocated or freed without its cache (large blocks
+ * past tcache_max, huge blocks, caching off): counted by the caller. */
+void tcache_count_direct(size_t allocated, size_t deallocated);
 
 static ALWAYS_INLINE unsigned tcache_large_bin(size_t npages) { return NSMALL + (unsigned)npages - 1; }
 
@@ -120,6 +138,7 @@ static ALWAYS_INLINE void tcache_free(size_t bin, void *ptr) {
     *(uintptr_t *)ptr = tc->free_key;
     *top = ptr;
     b->top = top + 1;
+    tc->nfreed[bin]++;
     /* GC is driven by frees, which the static caches never get this far
      * with; the call is the function's last act, so it is a jump. */
     if (unlikely(--tc->gc_countdown == 0))
