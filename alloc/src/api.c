@@ -16,6 +16,8 @@
 #include "huge.h"
 #include "init.h"
 #include "junk.h"
+#include "large.h"
+#include "reclaim.h"
 #include "report.h"
 #include "rtree.h"
 #include "tcache.h"
@@ -31,13 +33,16 @@ static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
     if (size == 0)
         size = 1;
     size_t align_slack = align > PAGE ? align - PAGE : 0;
-    void *p;
-    if (align_slack < LARGE_MAX && page_ceil(size) <= LARGE_MAX - align_slack)
-        p = arena_malloc_large(a, size, align, zero);
-    else
-        p = huge_malloc(size, align, zero);
-    if (p == NULL)
-        return fail_enomem();
+    bool large = align_slack < LARGE_MAX && page_ceil(size) <= LARGE_MAX - align_slack;
+    void *p = large ? large_malloc(a, size, align, zero) : huge_malloc(size, align, zero);
+    if (p == NULL) {
+        /* Caches may hold the address space: give it all back, once. */
+        tcache_flush(thread_tcache);
+        if (reclaim_for_retry())
+            p = large ? large_malloc(a, size, align, zero) : huge_malloc(size, align, zero);
+        if (p == NULL)
+            return fail_enomem();
+    }
     tcache_count_direct(quarry_malloc_usable_size(p), 0);
     if (!zero)
         junk_on_alloc(p, page_ceil(size));
@@ -143,30 +148,7 @@ struct block {
 /* Whether ptr sits in this thread's cache, freed: only blocks that carry
  * the free key are looked for. */
 static bool is_cached(const void *ptr, unsigned bin) {
-    if (*(const uintptr_t *)ptr != tcache_free_key)
-        return false;
-    struct tcache *tc = thread_tcache;
-    if (bin >= tc->nbins)
-        return false;
-    const struct tcache_bin *b = &tc->bins[bin];
-    for (void **it = b->base; it < b->top; it++)
-        if (*it == ptr)
-            return true;
-    return false;
-}
-
-/* The small run ptr is the start of a region of, else NULL. Pages of the
- * chunk header map to run_none, so they need no test of their own; a
- * pointer below the run's base wraps to a huge offset. */
-static ALWAYS_INLINE struct run *small_region(const void *ptr) {
-    struct chunk *c = chunk_of(ptr);
-    struct run *r = c->map[chunk_page(c, ptr)];
-    if (r->kind != RUN_SMALL)
-        return NULL;
-    size_t offset = (size_t)((const char *)ptr - r->base);
-    if (unlikely(offset >= r->regions_bytes || offset * r->div_magic >= r->div_magic))
-        return NULL;
-    return r;
+    return *(const uintptr_t *)ptr == tcache_free_key && tcache_holds(thread_tcache, bin, ptr);
 }
 
 /* Finds what ptr is the start of, or aborts naming func. A small region's
@@ -175,11 +157,10 @@ static ALWAYS_INLINE struct run *small_region(const void *ptr) {
 static void block_find(const void *ptr, const char *func, bool check_live, struct block *b) {
     void *owner = rtree_get((uintptr_t)ptr);
     if (owner == RTREE_ARENA_CHUNK) {
-        struct run *r = small_region(ptr);
+        struct run *r = run_of_region(ptr);
         if (r != NULL) {
             if (check_live) {
-                uint32_t idx = (uint32_t)((((uintptr_t)ptr - (uintptr_t)r->base) * r->recip) >> 32);
-                if (bitmap_get_relaxed(r->bitmap, idx) || is_cached(ptr, r->cls))
+                if (bitmap_get_relaxed(r->bitmap, run_region_index(r, ptr)) || is_cached(ptr, r->cls))
                     report_invalid_pointer(func, ptr);
             }
             b->kind = BLOCK_SMALL;
@@ -228,7 +209,7 @@ static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
         } else {
             tcache_count_direct(0, (size_t)b->run->npages << LG_PAGE);
             junk_on_free(ptr, (size_t)b->run->npages << LG_PAGE);
-            arena_free_large(ptr, "free");
+            large_free(ptr, "free");
         }
         break;
     default:
@@ -264,7 +245,7 @@ static NOINLINE void free_slow(void *ptr) {
 
 void quarry_free(void *ptr) {
     if (likely(is_arena_chunk((uintptr_t)ptr))) {
-        struct run *r = small_region(ptr);
+        struct run *r = run_of_region(ptr);
         if (likely(r != NULL)) {
             tcache_free((size_t)r->cls, ptr);
             return;
@@ -291,7 +272,7 @@ static NOINLINE void free_sized_slow(void *ptr, size_t size) {
 void quarry_free_sized(void *ptr, size_t size) {
     if (likely(size <= SMALL_MAX && is_arena_chunk((uintptr_t)ptr))) {
         size_t cls = size_to_class(size);
-        struct run *r = small_region(ptr);
+        struct run *r = run_of_region(ptr);
         if (likely(r != NULL && r->cls == cls)) {
             tcache_free(cls, ptr);
             return;
@@ -329,7 +310,7 @@ void *quarry_realloc(void *ptr, size_t size) {
         }
         break;
     case BLOCK_LARGE:
-        if (size > SMALL_MAX && size <= LARGE_MAX && arena_resize_large(chunk_of(ptr)->arena, b.run, size)) {
+        if (size > SMALL_MAX && size <= LARGE_MAX && large_resize(b.run, size)) {
             tcache_count_direct(block_usable(&b), old_usable);
             return ptr;
         }
@@ -351,6 +332,13 @@ void *quarry_realloc(void *ptr, size_t size) {
     memcpy(p, ptr, old_size < size ? old_size : size);
     block_free(ptr, &b);
     return p;
+}
+
+size_t quarry_purge(void) {
+    if (arena_choose() == NULL)
+        return 0;
+    tcache_flush(thread_tcache);
+    return reclaim_purge(ARENAS_ALL);
 }
 
 void *quarry_reallocarray(void *ptr, size_t count, size_t size) {

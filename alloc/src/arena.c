@@ -1,12 +1,10 @@
 #include "arena.h"
 
 #include <sched.h>
-#include <string.h>
 
 #include "base.h"
 #include "conf.h"
 #include "os.h"
-#include "purge.h"
 #include "report.h"
 
 #define DESC_BATCH 64
@@ -25,11 +23,9 @@ struct arena *arena_new(unsigned index) {
     return a;
 }
 
-/* Makes sure the pool holds n descriptors, so that a run split cannot fail
- * halfway. */
-static bool desc_reserve(struct arena *a, unsigned n) {
+bool arena_desc_reserve(struct arena *a, unsigned n) {
     unsigned have = 0;
-    for (struct run *r = a->pool; r != NULL && have < n; r = (struct run *)r->node.left)
+    for (struct run *r = a->pool; r != NULL && have < n; r = r->link)
         have++;
     if (have >= n)
         return true;
@@ -37,7 +33,7 @@ static bool desc_reserve(struct arena *a, unsigned n) {
     if (batch == NULL)
         return false;
     for (unsigned i = 0; i < DESC_BATCH; i++) {
-        batch[i].node.left = &a->pool->node;
+        batch[i].link = a->pool;
         a->pool = &batch[i];
     }
     return true;
@@ -46,13 +42,13 @@ static bool desc_reserve(struct arena *a, unsigned n) {
 static struct run *desc_get(struct arena *a) {
     struct run *r = a->pool;
     qassert(r != NULL);
-    a->pool = (struct run *)r->node.left;
+    a->pool = r->link;
     return r;
 }
 
 static void desc_put(struct arena *a, struct run *r) {
     r->kind = RUN_UNUSED;
-    r->node.left = &a->pool->node;
+    r->link = a->pool;
     a->pool = r;
 }
 
@@ -63,23 +59,53 @@ static void map_set_ends(struct run *r) {
     c->map[first + r->npages - 1] = r;
 }
 
+static void lru_append(struct arena *a, struct run *r) {
+    r->lru_next = NULL;
+    r->lru_prev = a->dirty_newest;
+    if (a->dirty_newest != NULL)
+        a->dirty_newest->lru_next = r;
+    else
+        a->dirty_oldest = r;
+    a->dirty_newest = r;
+}
+
+static void lru_remove(struct arena *a, struct run *r) {
+    if (r->lru_prev != NULL)
+        r->lru_prev->lru_next = r->lru_next;
+    else
+        a->dirty_oldest = r->lru_next;
+    if (r->lru_next != NULL)
+        r->lru_next->lru_prev = r->lru_prev;
+    else
+        a->dirty_newest = r->lru_prev;
+}
+
+/* A dirty run joins the age list at its young end, whatever its
+ * dirty_since: split remainders keep their age but not their place, so
+ * the list is oldest first only roughly (purge.c allows for that). */
+static struct tree *avail_tree(struct arena *a, const struct run *r) {
+    return r->kind == RUN_FREE_CLEAN ? &a->avail_clean : &a->avail_used;
+}
+
 static void avail_insert(struct arena *a, struct run *r) {
     r->node.key = free_run_key(r);
-    tree_insert(&a->avail, &r->node);
+    tree_insert(avail_tree(a, r), &r->node);
     map_set_ends(r);
     if (r->kind == RUN_FREE_DIRTY) {
         a->ndirty += r->npages;
         chunk_of(r->base)->ndirty_pages += r->npages;
+        lru_append(a, r);
     } else if (r->kind == RUN_FREE_LAZY) {
         a->nlazy += r->npages;
     }
 }
 
 void arena_avail_remove(struct arena *a, struct run *r) {
-    tree_remove(&a->avail, &r->node);
+    tree_remove(avail_tree(a, r), &r->node);
     if (r->kind == RUN_FREE_DIRTY) {
         a->ndirty -= r->npages;
         chunk_of(r->base)->ndirty_pages -= r->npages;
+        lru_remove(a, r);
     } else if (r->kind == RUN_FREE_LAZY) {
         a->nlazy -= r->npages;
     }
@@ -105,7 +131,7 @@ static void chunk_list_remove(struct chunk **head, struct chunk *c) {
 /* A chunk for the arena, retained or fresh: one free run over all its
  * pages, clean or (after MADV_FREE) lazily purged. */
 static bool arena_add_chunk(struct arena *a) {
-    if (!desc_reserve(a, 1))
+    if (!arena_desc_reserve(a, 1))
         return false;
     bool lazy;
     struct chunk *c = chunk_alloc(a, &lazy);
@@ -142,13 +168,22 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
     size_t need = npages + align_pages - 1;
     /* A new chunk's run takes one descriptor, the lead and trail of the
      * split two more. */
-    if (need > RUN_PAGES_MAX || !desc_reserve(a, 3))
+    if (need > RUN_PAGES_MAX || !arena_desc_reserve(a, 3))
         return NULL;
-    struct tree_node *n = tree_lower_bound(&a->avail, (uint64_t)need << 40);
+    /* Best fit among resident free pages first, then among clean ones:
+     * a workload that frees and refills then reuses the pages it just
+     * freed, and the clean ones stay unfaulted (and purging has nothing
+     * to undo). */
+    uint64_t key = (uint64_t)need << 40;
+    struct tree_node *n = tree_lower_bound(&a->avail_used, key);
+    if (n == NULL)
+        n = tree_lower_bound(&a->avail_clean, key);
     if (n == NULL) {
         if (!arena_add_chunk(a))
             return NULL;
-        n = tree_lower_bound(&a->avail, (uint64_t)need << 40);
+        n = tree_lower_bound(&a->avail_clean, key);
+        if (n == NULL)
+            n = tree_lower_bound(&a->avail_used, key); /* a retained chunk purged lazily */
     }
     struct run *r = (struct run *)n;
     arena_avail_remove(a, r);
@@ -163,6 +198,7 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
         l->base = r->base;
         l->npages = (uint32_t)lead;
         l->kind = free_kind;
+        l->dirty_since = r->dirty_since;
         avail_insert(a, l);
     }
     if (trail != 0) {
@@ -170,6 +206,7 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
         t->base = start + (npages << LG_PAGE);
         t->npages = (uint32_t)trail;
         t->kind = free_kind;
+        t->dirty_since = r->dirty_since;
         avail_insert(a, t);
     }
     r->base = start;
@@ -187,6 +224,8 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
         a->spare = NULL;
     c->nalloc_pages += npages;
     a->nactive += npages;
+    if (a->nactive > a->peak_cur)
+        a->peak_cur = a->nactive;
     *zeroed = free_kind == RUN_FREE_CLEAN;
     return r;
 }
@@ -197,11 +236,14 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind) {
     size_t end = first + r->npages;
     r->kind = kind;
     /* Merge only with neighbours of the same kind: clean pages must keep
-     * reading as zero, and dirty ones must stay counted as dirty. */
+     * reading as zero, and dirty ones must stay counted as dirty. A merged
+     * dirty run is as young as its youngest part. */
     struct run *left = c->map[first - 1]; /* the header's pages map to run_none */
     if (left->kind == kind && left->base + ((size_t)left->npages << LG_PAGE) == r->base) {
         arena_avail_remove(a, left);
         left->npages += r->npages;
+        if (r->dirty_since > left->dirty_since)
+            left->dirty_since = r->dirty_since;
         desc_put(a, r);
         r = left;
     }
@@ -210,16 +252,20 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind) {
         if (right->kind == kind && right->base == r->base + ((size_t)r->npages << LG_PAGE)) {
             arena_avail_remove(a, right);
             r->npages += right->npages;
+            if (right->dirty_since > r->dirty_since)
+                r->dirty_since = right->dirty_since;
             desc_put(a, right);
         }
     }
     avail_insert(a, r);
+    /* A wholly free chunk stays while it holds dirty pages: they are the
+     * purge policy's to give back or keep for reuse, and retiring the
+     * chunk would purge them behind its back. With purging off
+     * (lg_dirty_mult -1) nothing goes back, whole chunks included. */
     if (c->nalloc_pages == 0) {
-        /* With purging off (lg_dirty_mult -1) nothing goes back, whole
-         * chunks included. */
         if (a->spare == NULL)
             a->spare = c;
-        else if (a->spare != c && opt_lg_dirty_mult >= 0)
+        else if (a->spare != c && opt_lg_dirty_mult >= 0 && c->ndirty_pages == 0)
             arena_retire_chunk(a, c);
     }
 }
@@ -228,75 +274,23 @@ void arena_run_dalloc(struct arena *a, struct run *r) {
     struct chunk *c = chunk_of(r->base);
     c->nalloc_pages -= r->npages;
     a->nactive -= r->npages;
+    r->dirty_since = os_now_ms();
     arena_run_insert_free(a, r, RUN_FREE_DIRTY);
-    arena_maybe_purge(a);
 }
 
-/* Under a->lock: a large run of npages enters or leaves use. */
-static void large_stats_add(struct arena *a, size_t npages) {
-    struct large_class_stats *ls = &a->large[npages - 1];
-    ls->nmalloc++;
-    ls->curruns++;
-    a->stats.large_allocated += npages << LG_PAGE;
-}
-
-static void large_stats_sub(struct arena *a, size_t npages) {
-    struct large_class_stats *ls = &a->large[npages - 1];
-    ls->ndalloc++;
-    ls->curruns--;
-    a->stats.large_allocated -= npages << LG_PAGE;
-}
-
-void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero) {
-    size_t npages = page_ceil(size) >> LG_PAGE;
-    size_t align_pages = align > PAGE ? align >> LG_PAGE : 1;
-    bool zeroed;
-    lock_acquire(&a->lock);
-    struct run *r = arena_run_alloc(a, npages, align_pages, RUN_LARGE, 0, &zeroed);
-    if (r != NULL) {
-        large_stats_add(a, npages);
-        if (zero && zeroed)
-            a->stats.calloc_zeroed++;
-    }
-    lock_release(&a->lock);
-    if (r == NULL)
-        return NULL;
-    if (zero && !zeroed)
-        memset(r->base, 0, npages << LG_PAGE);
-    return r->base;
-}
-
-void arena_free_large(void *ptr, const char *func) {
-    struct chunk *c = chunk_of(ptr);
-    struct arena *a = c->arena;
-    lock_acquire(&a->lock);
-    struct run *r = c->map[chunk_page(c, ptr)];
-    if (unlikely(r->kind != RUN_LARGE || r->base != ptr)) {
-        lock_release(&a->lock);
-        report_invalid_pointer(func, ptr);
-    }
-    large_stats_sub(a, r->npages);
-    arena_run_dalloc(a, r);
-    lock_release(&a->lock);
-}
-
-static bool shrink_large(struct arena *a, struct run *r, size_t npages) {
-    if (!desc_reserve(a, 1))
-        return false;
+struct run *arena_run_split_tail(struct arena *a, struct run *r, size_t npages) {
     struct run *tail = desc_get(a);
-    tail->base = r->base + (npages << LG_PAGE);
-    tail->npages = r->npages - (uint32_t)npages;
-    tail->kind = RUN_LARGE;
-    large_stats_sub(a, r->npages);
-    large_stats_add(a, npages);
-    r->npages = (uint32_t)npages;
+    tail->kind = r->kind;
+    tail->cls = r->cls;
+    r->npages -= (uint32_t)npages;
+    tail->base = r->base + ((size_t)r->npages << LG_PAGE);
+    tail->npages = (uint32_t)npages;
     map_set_ends(r);
     map_set_ends(tail);
-    arena_run_dalloc(a, tail);
-    return true;
+    return tail;
 }
 
-static bool grow_large(struct arena *a, struct run *r, size_t npages) {
+bool arena_run_grow(struct arena *a, struct run *r, size_t npages) {
     struct chunk *c = chunk_of(r->base);
     size_t end = chunk_page(c, r->base) + r->npages;
     size_t extra = npages - r->npages;
@@ -314,23 +308,13 @@ static bool grow_large(struct arena *a, struct run *r, size_t npages) {
     } else {
         desc_put(a, next);
     }
-    large_stats_sub(a, r->npages);
-    large_stats_add(a, npages);
     r->npages = (uint32_t)npages;
     map_set_ends(r);
     c->nalloc_pages += extra;
     a->nactive += extra;
+    if (a->nactive > a->peak_cur)
+        a->peak_cur = a->nactive;
     return true;
-}
-
-bool arena_resize_large(struct arena *a, struct run *r, size_t size) {
-    size_t npages = page_ceil(size) >> LG_PAGE;
-    if (npages == r->npages)
-        return true;
-    lock_acquire(&a->lock);
-    bool ok = npages < r->npages ? shrink_large(a, r, npages) : grow_large(a, r, npages);
-    lock_release(&a->lock);
-    return ok;
 }
 
 void arena_prefork(struct arena *a) {

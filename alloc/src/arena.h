@@ -22,7 +22,7 @@ struct bin_stats {
     uint64_t nflushes; /* lock acquisitions that took regions back */
     uint64_t nmalloc;  /* regions handed out (to caches or callers) */
     uint64_t ndalloc;  /* regions taken back */
-    size_t nruns;      /* runs in use */
+    size_t nruns;      /* runs holding regions (the spare not included) */
 };
 
 struct bin {
@@ -31,6 +31,8 @@ struct bin {
      * allocation. Other runs with free regions wait in nonfull. */
     struct run *current;
     struct tree nonfull;
+    /* An emptied run kept for the next refill (bin.h), or NULL. */
+    struct run *spare;
     struct bin_stats stats;
 } CACHE_ALIGNED;
 
@@ -54,18 +56,34 @@ struct arena {
     lock_t lock;
     unsigned index;
     unsigned nthreads; /* threads bound here; under init_lock */
-    struct tree avail; /* free runs, key free_run_key() */
+    /* Free runs, key free_run_key(): those whose pages are likely still
+     * resident (dirty, or lazily purged) apart from the clean ones, so that
+     * allocation reuses resident pages before it faults in clean ones. */
+    struct tree avail_used;
+    struct tree avail_clean;
     struct chunk *chunks;   /* in use, linked through next/prev */
-    /* One wholly free chunk kept in use (its runs stay in avail) so that a
+    /* One wholly free chunk kept in use (its runs stay in the free trees) so that a
      * program that empties and refills an arena does not give a chunk back
      * and take it again on every cycle. */
     struct chunk *spare;
-    struct run *pool;  /* unused descriptors, linked through node.left */
+    struct run *pool;  /* unused descriptors, linked through link */
     size_t nactive;    /* pages in allocated runs */
     size_t ndirty;     /* pages in RUN_FREE_DIRTY runs */
     size_t nlazy;      /* pages in RUN_FREE_LAZY runs: purged with MADV_FREE, resident until the kernel takes them */
     size_t nchunks;    /* in use (spare included) */
     bool purging;      /* a purge pass has dropped the lock */
+    /* Dirty runs in the order they became dirty (purge.c takes the oldest
+     * first); linked through lru_prev/lru_next. */
+    struct run *dirty_oldest, *dirty_newest;
+    /* The highest nactive in the current and the previous decay window. */
+    size_t peak_cur, peak_prev;
+    struct purge_state {
+        uint64_t window_start;  /* ms: start of the current decay window */
+        uint64_t next_tick;     /* ms: no decay pass before this */
+        uint64_t last_purge;    /* ms: the last bound-driven purge pass */
+        size_t refault_mark;    /* nactive that, reached again soon after that pass, marks a cycle */
+        uint64_t cyclic_until;  /* ms: until then the arena keeps its recent peak's pages */
+    } purge;
     struct arena_stats stats;
     struct large_class_stats *large; /* [RUN_PAGES_MAX], from base memory */
     struct bin bins[NSMALL];
@@ -79,8 +97,7 @@ struct arena *arena_new(unsigned index);
 struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, enum run_kind kind,
                             unsigned cls, bool *zeroed);
 /* Under a->lock. Returns an allocated run's pages to the free tree as
- * dirty pages, and purges if the arena has too many (it may drop and retake
- * the lock to do so). */
+ * dirty pages. The caller then lets the purge policy look (purge.h). */
 void arena_run_dalloc(struct arena *a, struct run *r);
 /* Under a->lock. Inserts run r, just made free of the given kind, into the
  * free tree, merging it with free neighbours of the same kind; gives a
@@ -89,14 +106,16 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind);
 /* Under a->lock: takes free run r out of the free tree. */
 void arena_avail_remove(struct arena *a, struct run *r);
 
-void *arena_malloc_large(struct arena *a, size_t size, size_t align, bool zero);
-/* Frees the large block at ptr, checking under the arena lock that ptr
- * still starts a large run: a block freed twice (say by two threads'
- * caches) is reported through report_invalid_pointer(func, ptr). */
-void arena_free_large(void *ptr, const char *func);
-/* Resizes a large run in place to page_ceil(size) bytes: shrinking always
- * works, growing when the following pages are free. */
-bool arena_resize_large(struct arena *a, struct run *r, size_t size);
+/* Under a->lock: makes sure a run split cannot run out of descriptors
+ * (n of them); false when metadata memory cannot be had. */
+bool arena_desc_reserve(struct arena *a, unsigned n);
+/* Under a->lock: cuts the last npages off allocated run r into a new
+ * allocated run of the same kind, which it returns. The caller has
+ * reserved a descriptor. */
+struct run *arena_run_split_tail(struct arena *a, struct run *r, size_t npages);
+/* Under a->lock: grows allocated run r by the free pages that follow it,
+ * to npages; false when they are not free. */
+bool arena_run_grow(struct arena *a, struct run *r, size_t npages);
 
 void arena_prefork(struct arena *a);
 void arena_postfork_parent(struct arena *a);

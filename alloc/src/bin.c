@@ -1,16 +1,41 @@
 #include "bin.h"
 
+#include "purge.h"
 #include "report.h"
 
-static ALWAYS_INLINE void *run_take_region(struct run *r) {
-    unsigned idx = bitmap_take_first(r->bitmap);
-    r->nfree--;
-    return r->base + (size_t)idx * class_size(r->cls);
+/* Under b->lock: takes up to n free regions of run r, lowest first, a
+ * bitmap word at a time. */
+static unsigned run_take_regions(struct run *r, void **dst, unsigned n) {
+    size_t size = class_size(r->cls);
+    unsigned got = 0;
+    for (unsigned w = 0; got < n && w < BITMAP_WORDS; w++) {
+        uint64_t bits = r->bitmap[w];
+        if (bits == 0)
+            continue;
+        char *word_base = r->base + (size_t)w * 64 * size;
+        do {
+            dst[got++] = word_base + (size_t)__builtin_ctzll(bits) * size;
+            bits &= bits - 1;
+        } while (bits != 0 && got < n);
+        /* Relaxed stores: bin_region_not_live() reads words unlocked. */
+        __atomic_store_n(&r->bitmap[w], bits, __ATOMIC_RELAXED);
+    }
+    r->nfree -= (uint16_t)got;
+    return got;
+}
+
+static void run_init_small(struct run *r, unsigned cls) {
+    const struct size_class *sc = &size_classes[cls];
+    r->nfree = sc->nregs;
+    r->recip = sc->recip;
+    r->regions_bytes = sc->nregs * sc->size;
+    r->div_magic = UINT64_MAX / sc->size + 1;
+    bitmap_init(r->bitmap, sc->nregs);
 }
 
 /* Under b->lock, which it may drop and retake: a current run with a free
  * region, or NULL when no memory can be mapped. A run it made but found
- * unneeded (another thread refilled the bin meanwhile) goes to *unneeded,
+ * unneeded (another thread refilled the bin meanwhile) goes on *unneeded,
  * for the caller to give back once the bin lock is released: kept, it
  * could sit empty in the tree for good. */
 static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls, struct run **unneeded) {
@@ -20,24 +45,25 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls, stru
         b->current = (struct run *)n;
         return b->current;
     }
+    if (b->spare != NULL) {
+        b->current = b->spare;
+        b->spare = NULL;
+        b->stats.nruns++;
+        return b->current;
+    }
     lock_release(&b->lock);
-    const struct size_class *sc = &size_classes[cls];
     bool zeroed;
     lock_acquire(&a->lock);
-    struct run *r = arena_run_alloc(a, sc->run_pages, 1, RUN_SMALL, cls, &zeroed);
+    struct run *r = arena_run_alloc(a, size_classes[cls].run_pages, 1, RUN_SMALL, cls, &zeroed);
+    purge_tick(a);
     lock_release(&a->lock);
-    if (r != NULL) {
-        r->nfree = sc->nregs;
-        r->recip = sc->recip;
-        r->regions_bytes = sc->nregs * sc->size;
-        r->div_magic = UINT64_MAX / sc->size + 1;
-        bitmap_init(r->bitmap, sc->nregs);
-    }
+    if (r != NULL)
+        run_init_small(r, cls);
     lock_acquire(&b->lock);
     if (b->current != NULL && b->current->nfree != 0) {
         /* Another thread refilled the bin while the lock was dropped. */
         if (r != NULL) {
-            r->node.left = &(*unneeded)->node;
+            r->link = *unneeded;
             *unneeded = r;
         }
         return b->current;
@@ -49,18 +75,18 @@ static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls, stru
     return r;
 }
 
-
-/* Returns a list of small runs (linked through node.left) to their arena,
+/* Returns a list of small runs (linked through link) to their arena,
  * under its lock alone: callers release the bin lock first. */
 static void give_runs_back(struct arena *a, struct run *list) {
     if (list == NULL)
         return;
     lock_acquire(&a->lock);
     while (list != NULL) {
-        struct run *next = (struct run *)list->node.left;
+        struct run *next = list->link;
         arena_run_dalloc(a, list);
         list = next;
     }
+    purge_after_free(a);
     lock_release(&a->lock);
 }
 
@@ -71,7 +97,7 @@ void *bin_malloc(struct arena *a, unsigned cls) {
 
 unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
     struct bin *b = &a->bins[cls];
-    struct run *unneeded = NULL; /* linked through node.left */
+    struct run *unneeded = NULL;
     unsigned got = 0;
     lock_acquire(&b->lock);
     while (got < n) {
@@ -81,8 +107,7 @@ unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
             if (r == NULL)
                 break;
         }
-        while (got < n && r->nfree != 0)
-            dst[got++] = run_take_region(r);
+        got += run_take_regions(r, dst + got, n - got);
     }
     b->stats.nfills++;
     b->stats.nmalloc += got;
@@ -91,8 +116,9 @@ unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
     return got;
 }
 
-/* Under b->lock. Returns r when it became empty (the caller gives its pages
- * back once the bin lock is released), else NULL. */
+/* Under b->lock. Returns r when it became empty and the bin already has a
+ * spare (the caller gives its pages back once the bin lock is released),
+ * else NULL. */
 static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
     bitmap_set(r->bitmap, idx);
     r->nfree++;
@@ -103,6 +129,10 @@ static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
             b->current = NULL;
         else
             tree_remove(&b->nonfull, &r->node);
+        if (b->spare == NULL) {
+            b->spare = r;
+            return NULL;
+        }
         return r;
     }
     if (r->nfree == 1 && r != b->current) {
@@ -123,22 +153,17 @@ static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
     return NULL;
 }
 
-/* The run and region index of p, a block believed to be of class cls, or
- * NULL when p is no region of that class. */
-static struct run *region_of(void *p, unsigned cls, uint32_t *idx) {
-    struct chunk *c = chunk_of(p);
-    struct run *r = c->map[chunk_page(c, p)];
-    if (r->kind != RUN_SMALL || r->cls != cls)
+/* The run p is a region of and the region's index, when p starts a region
+ * of class cls; else NULL. */
+static struct run *region_of(const void *p, unsigned cls, uint32_t *idx) {
+    struct run *r = run_of_region(p);
+    if (r == NULL || r->cls != cls)
         return NULL;
-    size_t offset = (size_t)((char *)p - r->base);
-    *idx = class_region_index(cls, offset);
-    if (offset >= ((size_t)r->npages << LG_PAGE) || *idx >= size_classes[cls].nregs ||
-        (size_t)*idx * class_size(cls) != offset)
-        return NULL;
+    *idx = run_region_index(r, p);
     return r;
 }
 
-bool bin_region_not_live(void *p, unsigned cls) {
+bool bin_region_not_live(const void *p, unsigned cls) {
     uint32_t idx;
     struct run *r = region_of(p, cls, &idx);
     return r == NULL || bitmap_get_relaxed(r->bitmap, idx);
@@ -148,7 +173,7 @@ void bin_free_batch(unsigned cls, void **items, unsigned n) {
     while (n > 0) {
         struct arena *a = chunk_of(items[0])->arena;
         struct bin *b = &a->bins[cls];
-        struct run *emptied = NULL; /* linked through node.left */
+        struct run *emptied = NULL;
         unsigned deferred = 0;
         lock_acquire(&b->lock);
         b->stats.nflushes++;
@@ -166,7 +191,7 @@ void bin_free_batch(unsigned cls, void **items, unsigned n) {
             }
             struct run *empty = bin_free_locked(b, r, idx);
             if (empty != NULL) {
-                empty->node.left = &emptied->node;
+                empty->link = emptied;
                 emptied = empty;
             }
         }
@@ -174,4 +199,35 @@ void bin_free_batch(unsigned cls, void **items, unsigned n) {
         give_runs_back(a, emptied);
         n = deferred;
     }
+}
+
+unsigned bin_release_spares(struct arena *a) {
+    struct run *spares = NULL;
+    unsigned n = 0;
+    for (unsigned cls = 0; cls < NSMALL; cls++) {
+        struct bin *b = &a->bins[cls];
+        lock_acquire(&b->lock);
+        struct run *r = b->spare;
+        b->spare = NULL;
+        lock_release(&b->lock);
+        if (r != NULL) {
+            r->link = spares;
+            spares = r;
+            n++;
+        }
+    }
+    give_runs_back(a, spares);
+    return n;
+}
+
+size_t bin_spare_pages(struct arena *a) {
+    size_t pages = 0;
+    for (unsigned cls = 0; cls < NSMALL; cls++) {
+        struct bin *b = &a->bins[cls];
+        lock_acquire(&b->lock);
+        if (b->spare != NULL)
+            pages += b->spare->npages;
+        lock_release(&b->lock);
+    }
+    return pages;
 }

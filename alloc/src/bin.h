@@ -1,5 +1,7 @@
 /* Small allocations: regions of one size class carved from small runs,
- * handed out lowest address first. */
+ * handed out lowest address first. A bin keeps one emptied run as a spare,
+ * so that a program whose use of a class rises and falls does not give a
+ * run back to the arena and carve a new one on every swing. */
 #ifndef QUARRY_BIN_H
 #define QUARRY_BIN_H
 
@@ -18,6 +20,11 @@ void bin_free_batch(unsigned cls, void **items, unsigned n);
 /* Whether p is not a region of class cls that is allocated in its run's
  * bitmap (read without the lock: only p's own bit matters, and no other
  * thread may change it while p is live). */
-bool bin_region_not_live(void *p, unsigned cls);
+bool bin_region_not_live(const void *p, unsigned cls);
+/* Gives every bin's spare run of arena a back to the arena (an explicit
+ * purge); returns how many. Takes the bin locks, then a->lock. */
+unsigned bin_release_spares(struct arena *a);
+/* Pages of arena a held by bins' spare runs (active, holding nothing). */
+size_t bin_spare_pages(struct arena *a);
 
 #endif

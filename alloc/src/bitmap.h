@@ -13,12 +13,8 @@ typedef uint64_t bitmap_t[BITMAP_WORDS];
 static inline void bitmap_init(bitmap_t bm, unsigned nbits) {
     for (unsigned w = 0; w < BITMAP_WORDS; w++) {
         unsigned lo = w * 64;
-        if (nbits >= lo + 64)
-            bm[w] = ~(uint64_t)0;
-        else if (nbits > lo)
-            bm[w] = ((uint64_t)1 << (nbits - lo)) - 1;
-        else
-            bm[w] = 0;
+        uint64_t v = nbits >= lo + 64 ? ~(uint64_t)0 : nbits > lo ? ((uint64_t)1 << (nbits - lo)) - 1 : 0;
+        __atomic_store_n(&bm[w], v, __ATOMIC_RELAXED);
     }
 }
 
@@ -32,7 +28,11 @@ static inline bool bitmap_get_relaxed(const bitmap_t bm, unsigned bit) {
     return (__atomic_load_n(&bm[bit >> 6], __ATOMIC_RELAXED) >> (bit & 63)) & 1;
 }
 
-static inline void bitmap_set(bitmap_t bm, unsigned bit) { bm[bit >> 6] |= (uint64_t)1 << (bit & 63); }
+/* Writers hold the bin lock; their stores are relaxed atomics because
+ * bitmap_get_relaxed() readers do not. */
+static inline void bitmap_set(bitmap_t bm, unsigned bit) {
+    __atomic_store_n(&bm[bit >> 6], bm[bit >> 6] | (uint64_t)1 << (bit & 63), __ATOMIC_RELAXED);
+}
 
 /* Clears and returns the lowest set bit; the caller knows one is set. */
 static inline unsigned bitmap_take_first(bitmap_t bm) {

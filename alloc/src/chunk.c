@@ -1,7 +1,6 @@
 #include "chunk.h"
 
 #include "conf.h"
-#include "huge.h"
 #include "os.h"
 #include "rtree.h"
 
@@ -54,8 +53,6 @@ struct chunk *chunk_alloc(struct arena *a, bool *lazy) {
     } else {
         *lazy = false;
         c = map_chunk();
-        if (c == NULL && (chunk_release_retained() + huge_purge()) != 0)
-            c = map_chunk(); /* address space was held by caches */
         if (c == NULL)
             return NULL;
         c->lazy_purged = false;

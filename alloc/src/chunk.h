@@ -42,8 +42,16 @@ static inline bool run_kind_is_free(unsigned kind) {
 
 struct run {
     /* In a bin's tree of non-full runs (key: base) or the arena's tree of
-     * free runs (key: free_run_key()); a pool link while unused. */
+     * free runs (key: free_run_key()). */
     struct tree_node node;
+    /* The one list a run is on outside the trees, at most one at a time:
+     * the arena's pool of unused descriptors, or a batch being handed from
+     * one step to the next (runs to give back, runs being purged). */
+    struct run *link;
+    /* RUN_FREE_DIRTY: the arena's dirty runs, oldest first (purge.c), and
+     * when the run became dirty (milliseconds, monotonic clock). */
+    struct run *lru_prev, *lru_next;
+    uint64_t dirty_since;
     char *base;
     uint32_t npages;
     uint8_t kind;
@@ -96,6 +104,27 @@ static ALWAYS_INLINE char *chunk_page_addr(struct chunk *c, size_t page) {
     return (char *)c + (page << LG_PAGE);
 }
 
+/* The small run whose region p is the start of, or NULL: one page-map
+ * load and one descriptor. Pages of the chunk header map to run_none; a
+ * pointer below the run's base wraps to a huge offset. This and
+ * run_region_index() are the one definition of "p starts a region" that
+ * free(), malloc_usable_size(), realloc() and the bins share. */
+static ALWAYS_INLINE struct run *run_of_region(const void *p) {
+    struct chunk *c = chunk_of(p);
+    struct run *r = c->map[chunk_page(c, p)];
+    if (r->kind != RUN_SMALL)
+        return NULL;
+    size_t offset = (size_t)((const char *)p - r->base);
+    if (unlikely(offset >= r->regions_bytes || offset * r->div_magic >= r->div_magic))
+        return NULL;
+    return r;
+}
+
+/* Index of region p in run r (p as run_of_region() accepted it). */
+static ALWAYS_INLINE uint32_t run_region_index(const struct run *r, const void *p) {
+    return (uint32_t)((((uintptr_t)p - (uintptr_t)r->base) * r->recip) >> 32);
+}
+
 static ALWAYS_INLINE uint64_t free_run_key(const struct run *r) {
     /* Size first (best fit), then address (lowest first). User addresses
      * have at most 47 bits, so base >> LG_PAGE fits in 40. */
@@ -104,8 +133,8 @@ static ALWAYS_INLINE uint64_t free_run_key(const struct run *r) {
 
 /* A chunk for arena a, registered, every page free and either zeroed or
  * (*lazy) purged with MADV_FREE: a retained chunk if there is one, else a
- * new mapping. NULL when the kernel has no memory even after giving back
- * every retained chunk and cached huge mapping. */
+ * new mapping. NULL when the kernel has no memory (reclaim.h gives caches
+ * back for a retry). */
 struct chunk *chunk_alloc(struct arena *a, bool *lazy);
 /* A wholly free chunk leaves its arena: unmapped, or with opt_retain purged
  * and kept (address space only) for the next chunk_alloc. */

@@ -3,24 +3,37 @@
 #include <string.h>
 
 #include "base.h"
-#include "chunk.h"
 #include "conf.h"
 #include "os.h"
+#include "purge.h"
 #include "rtree.h"
-#include "tcache.h"
 
 lock_t huge_lock = LOCK_INITIALIZER;
-static struct huge *free_records;
-static struct huge *cache; /* most recently freed first */
-static struct huge_stats stats; /* under huge_lock, but for the atomics below */
-/* Counters changed without the lock, relaxed atomics that huge_get_stats()
- * adds in: bytes in thread slots, allocations served from slots, and the
- * change in bytes allocated made by frees and slot hits (a sum modulo
- * 2^64 with stats.allocated). */
-static size_t slot_bytes;
-static uint64_t slot_reused;
-static size_t slot_allocated_delta;
-static uint64_t nmalloc, ndalloc;
+static struct huge *free_records; /* under huge_lock */
+static struct huge *cache;        /* under huge_lock; most recently freed first */
+static size_t cache_bytes, cache_count; /* under huge_lock */
+
+/* Counters kept with relaxed atomics: huge operations are rare next to
+ * small ones, and no lock is taken for a slot hit. */
+static size_t st_allocated, st_slack, st_kept, st_nkept;
+static uint64_t st_nmalloc, st_ndalloc, st_nreused;
+
+#define ADD(var, v) __atomic_add_fetch(&(var), (v), __ATOMIC_RELAXED)
+#define SUB(var, v) __atomic_sub_fetch(&(var), (v), __ATOMIC_RELAXED)
+#define LOAD(var) __atomic_load_n(&(var), __ATOMIC_RELAXED)
+
+/* A thread's slot: a record of its own in a list that never shrinks, so
+ * that a purge or an age step in another thread can take what it holds
+ * (with a compare-and-swap; the owner takes and puts with an exchange). */
+struct slot {
+    struct huge *held;
+    struct slot *next;
+    bool owned;
+};
+static struct slot *slots; /* under huge_lock */
+static _Thread_local struct slot *my_slot;
+static _Thread_local bool slot_retired;
+static uint64_t next_idle_check; /* ms */
 
 /* Under huge_lock. */
 static struct huge *record_get(void) {
@@ -32,131 +45,237 @@ static struct huge *record_get(void) {
     return base_alloc(sizeof(*h));
 }
 
-/* Under huge_lock. */
 static void record_put(struct huge *h) {
+    lock_acquire(&huge_lock);
     h->base = NULL;
     h->next = free_records;
     free_records = h;
+    lock_release(&huge_lock);
 }
 
-/* Under huge_lock: the cached mapping that fits size best, taken out. */
-static struct huge *cache_take(size_t size) {
-    struct huge **best = NULL, **largest = NULL;
-    for (struct huge **link = &cache; *link != NULL; link = &(*link)->next) {
-        if ((*link)->size >= size && (best == NULL || (*link)->size < (*best)->size))
-            best = link;
-        if (largest == NULL || (*link)->size > (*largest)->size)
-            largest = link;
+static void kept_add(const struct huge *h) {
+    ADD(st_kept, h->mapped);
+    ADD(st_nkept, 1);
+}
+
+static void kept_sub(const struct huge *h) {
+    SUB(st_kept, h->mapped);
+    SUB(st_nkept, 1);
+}
+
+/* Unmaps a list of unregistered mappings and recycles their records. */
+static size_t unmap_list(struct huge *list) {
+    size_t bytes = 0;
+    while (list != NULL) {
+        struct huge *next = list->next;
+        bytes += list->mapped;
+        os_unmap(list->base, list->mapped);
+        record_put(list);
+        list = next;
     }
-    struct huge **take = best != NULL ? best : largest;
-    if (take == NULL)
-        return NULL;
-    struct huge *h = *take;
-    *take = h->next;
-    stats.cached -= h->size;
-    stats.ncached--;
-    return h;
+    return bytes;
 }
 
-/* Under huge_lock: evicts the oldest mappings past the cache's bounds, into
- * *evicted (unmapped by the caller, outside the lock). */
-static void cache_trim(struct huge **evicted) {
-    size_t allocated = stats.allocated + __atomic_load_n(&slot_allocated_delta, __ATOMIC_RELAXED);
+/* Under huge_lock: the oldest mappings past the cache's bounds, taken out. */
+static struct huge *cache_trim(void) {
     size_t bound = HUGE_CACHE_FLOOR;
+    size_t allocated = LOAD(st_allocated);
     if (opt_lg_dirty_mult >= 0 && (allocated >> opt_lg_dirty_mult) > bound)
         bound = allocated >> opt_lg_dirty_mult;
-    while (stats.ncached > HUGE_CACHE_SLOTS || stats.cached > bound) {
+    struct huge *evicted = NULL;
+    while (cache_count > HUGE_CACHE_SLOTS || cache_bytes > bound) {
         struct huge **link = &cache;
         while ((*link)->next != NULL)
             link = &(*link)->next;
         struct huge *h = *link;
         *link = NULL;
-        stats.cached -= h->size;
-        stats.ncached--;
-        h->next = *evicted;
-        *evicted = h;
+        cache_bytes -= h->mapped;
+        cache_count--;
+        kept_sub(h);
+        h->next = evicted;
+        evicted = h;
     }
+    return evicted;
 }
 
-static void unmap_records(struct huge *list) {
-    while (list != NULL) {
-        struct huge *next = list->next;
-        rtree_set((uintptr_t)list->base, NULL);
-        os_unmap(list->base, list->size);
-        lock_acquire(&huge_lock);
-        record_put(list);
-        lock_release(&huge_lock);
-        list = next;
+/* A freed, unregistered mapping into the shared cache, or unmapped. */
+static void cache_put(struct huge *h) {
+    if (h->mapped > HUGE_CACHE_FLOOR) {
+        h->next = NULL;
+        unmap_list(h);
+        return;
     }
-}
-
-static void *remap(struct huge *h, size_t size);
-
-/* A cached mapping that holds size bytes, or NULL. The best fit is handed
- * out whole, its pages already faulted in (its usable size is what it
- * maps); when none is large enough, the largest grows in place or moves
- * with mremap, so that only the new pages fault. This is what keeps a loop
- * of large malloc/touch/free as cheap as glibc's, which serves it from its
- * heap. */
-static void *reuse(size_t size, bool zero) {
     lock_acquire(&huge_lock);
-    struct huge *h = cache_take(size);
-    bool fits = h != NULL && h->size >= size;
-    if (fits) {
-        stats.allocated += h->size;
-        stats.nreused++;
+    h->next = cache;
+    cache = h;
+    cache_bytes += h->mapped;
+    cache_count++;
+    kept_add(h);
+    struct huge *evicted = cache_trim();
+    lock_release(&huge_lock);
+    unmap_list(evicted);
+}
+
+/* The cached mapping that fits size best, or else the largest (to be
+ * grown), taken out; NULL when the cache is empty. */
+static struct huge *cache_take(size_t size) {
+    lock_acquire(&huge_lock);
+    struct huge **best = NULL, **largest = NULL;
+    for (struct huge **link = &cache; *link != NULL; link = &(*link)->next) {
+        size_t m = (*link)->mapped;
+        if (m >= size && (best == NULL || m < (*best)->mapped))
+            best = link;
+        if (largest == NULL || m > (*largest)->mapped)
+            largest = link;
+    }
+    struct huge **take = best != NULL ? best : largest;
+    struct huge *h = NULL;
+    if (take != NULL) {
+        h = *take;
+        *take = h->next;
+        cache_bytes -= h->mapped;
+        cache_count--;
+        kept_sub(h);
     }
     lock_release(&huge_lock);
-    if (h == NULL)
-        return NULL;
-    void *p = h->base;
-    if (!fits) {
-        p = remap(h, size);
-        if (p == NULL) {
-            h->next = NULL;
-            unmap_records(h);
-            return NULL;
-        }
-        lock_acquire(&huge_lock);
-        stats.allocated += h->size;
-        stats.nreused++;
-        lock_release(&huge_lock);
-    }
-    /* Cached mappings are not registered: a free of one is invalid. The
-     * leaf for this chunk exists from its first registration. */
-    rtree_set((uintptr_t)p, h);
-    if (zero)
-        memset(p, 0, size);
-    return p;
+    return h;
 }
 
-static void *huge_malloc_counted(size_t size, size_t align, bool zero);
+/* Grows (or moves) h's mapping to size bytes; registered says whether the
+ * registry points at it (a live block) and must follow a move. */
+static bool remap(struct huge *h, size_t size, bool registered) {
+    if (os_remap_in_place(h->base, h->mapped, size)) {
+        h->mapped = size;
+        return true;
+    }
+    /* Move: reserve an aligned range, then let the kernel move the pages
+     * into it, so that the block stays chunk-aligned and nothing is
+     * copied. */
+    void *dest = os_map_aligned(size, CHUNK);
+    if (dest == NULL)
+        return false;
+    if ((registered && !rtree_set((uintptr_t)dest, h)) || !os_remap_to(h->base, h->mapped, size, dest)) {
+        if (registered)
+            rtree_set((uintptr_t)dest, NULL);
+        os_unmap(dest, size);
+        return false;
+    }
+    if (registered)
+        rtree_set((uintptr_t)h->base, NULL);
+    h->base = dest;
+    h->mapped = size;
+    return true;
+}
+
+/* Cuts h's mapping down to chunk_ceil(size) bytes; a tail of whole chunks
+ * becomes a cached mapping of its own, a shorter one is unmapped. */
+static void trim(struct huge *h, size_t size) {
+    size_t keep = chunk_ceil(size);
+    if (keep >= h->mapped)
+        return;
+    char *tail = (char *)h->base + keep;
+    size_t tail_size = h->mapped - keep;
+    h->mapped = keep;
+    if (tail_size >= CHUNK) {
+        lock_acquire(&huge_lock);
+        struct huge *t = record_get();
+        lock_release(&huge_lock);
+        if (t != NULL) {
+            t->base = tail;
+            t->size = t->mapped = tail_size;
+            t->freed_at = h->freed_at;
+            cache_put(t);
+            return;
+        }
+    }
+    os_unmap(tail, tail_size);
+}
+
+/* Hands out mapping h (unregistered, mapped >= size) as a block of size
+ * bytes; NULL (h unmapped) when the registry cannot take it. */
+static void *hand_out(struct huge *h, size_t size, bool zero, bool reused) {
+    if (h->mapped > HUGE_SLACK_MAX * size)
+        trim(h, size);
+    if (!rtree_set((uintptr_t)h->base, h)) {
+        h->next = NULL;
+        unmap_list(h);
+        return NULL;
+    }
+    h->size = size;
+    ADD(st_allocated, size);
+    ADD(st_slack, h->mapped - size);
+    ADD(st_nmalloc, 1);
+    if (reused) {
+        ADD(st_nreused, 1);
+        if (zero)
+            memset(h->base, 0, size);
+    }
+    return h->base;
+}
+
+/* Takes whatever the calling thread's slot holds. */
+static struct huge *slot_take(void) {
+    struct slot *s = my_slot;
+    if (s == NULL || __atomic_load_n(&s->held, __ATOMIC_RELAXED) == NULL)
+        return NULL;
+    struct huge *h = __atomic_exchange_n(&s->held, NULL, __ATOMIC_ACQ_REL);
+    if (h != NULL)
+        kept_sub(h);
+    return h;
+}
+
+/* The calling thread's slot, made on its first use; NULL after its exit
+ * (or without memory for a slot record). */
+static struct slot *slot_get(void) {
+    if (my_slot != NULL || slot_retired)
+        return my_slot;
+    lock_acquire(&huge_lock);
+    struct slot *s = slots;
+    while (s != NULL && s->owned)
+        s = s->next;
+    if (s == NULL) {
+        s = base_alloc(sizeof(*s));
+        if (s != NULL) {
+            s->next = slots;
+            slots = s;
+        }
+    }
+    if (s != NULL)
+        s->owned = true;
+    lock_release(&huge_lock);
+    my_slot = s;
+    return s;
+}
+
+/* The age step, at most every decay_ms / 8, from huge operations. */
+static void maybe_release_idle(void) {
+    if (opt_decay_ms < 0 || __atomic_load_n(&purge_by_background, __ATOMIC_RELAXED))
+        return;
+    uint64_t now = os_now_ms();
+    uint64_t next = __atomic_load_n(&next_idle_check, __ATOMIC_RELAXED);
+    if (now < next || !__atomic_compare_exchange_n(&next_idle_check, &next, now + ((uint64_t)opt_decay_ms >> 3),
+                                                   false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    huge_release_idle();
+}
 
 void *huge_malloc(size_t size, size_t align, bool zero) {
-    void *p = huge_malloc_counted(size, align, zero);
-    if (p != NULL)
-        __atomic_add_fetch(&nmalloc, 1, __ATOMIC_RELAXED);
-    return p;
-}
-
-static void *huge_malloc_counted(size_t size, size_t align, bool zero) {
     size = page_ceil(size);
-    struct tcache *tc = thread_tcache;
-    struct huge *slot = tc->huge_slot; /* always NULL in the static caches */
-    if (slot != NULL && slot->size >= size && align <= CHUNK) {
-        tc->huge_slot = NULL;
-        __atomic_sub_fetch(&slot_bytes, slot->size, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&slot_allocated_delta, slot->size, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&slot_reused, 1, __ATOMIC_RELAXED);
-        rtree_set((uintptr_t)slot->base, slot);
-        if (zero)
-            memset(slot->base, 0, size);
-        return slot->base;
-    }
+    maybe_release_idle();
     if (align <= CHUNK) {
-        void *p = reuse(size, zero);
-        if (p != NULL)
-            return p;
+        struct huge *h = slot_take();
+        if (h != NULL) {
+            if (h->mapped >= size)
+                return hand_out(h, size, zero, true);
+            cache_put(h);
+        }
+        h = cache_take(size);
+        if (h != NULL) {
+            if (h->mapped >= size || remap(h, size, false))
+                return hand_out(h, size, zero, true);
+            h->next = NULL;
+            unmap_list(h);
+        }
     }
     lock_acquire(&huge_lock);
     struct huge *h = record_get();
@@ -165,135 +284,160 @@ static void *huge_malloc_counted(size_t size, size_t align, bool zero) {
         return NULL;
     void *p = os_map_aligned(size, align > CHUNK ? align : CHUNK);
     if (p == NULL) {
-        /* Caches may hold the address space: this thread's slot, the
-         * shared cache, retained chunks. (Other threads' slots are theirs.) */
-        if (tcache_is_real(tc))
-            huge_slot_release(tc);
-        if (huge_purge() + chunk_release_retained() != 0)
-            p = os_map_aligned(size, align > CHUNK ? align : CHUNK);
-    }
-    if (p == NULL || !rtree_set((uintptr_t)p, h)) {
-        if (p != NULL)
-            os_unmap(p, size);
-        lock_acquire(&huge_lock);
         record_put(h);
-        lock_release(&huge_lock);
         return NULL;
     }
     h->base = p;
-    h->size = size;
-    lock_acquire(&huge_lock);
-    stats.allocated += size;
-    lock_release(&huge_lock);
-    return p;
-}
-
-/* A freed (unregistered) mapping into the shared cache, or unmapped. */
-static void cache_put(struct huge *h) {
-    struct huge *evicted = NULL;
-    lock_acquire(&huge_lock);
-    if (h->size <= HUGE_CACHE_FLOOR) {
-        h->next = cache;
-        cache = h;
-        stats.cached += h->size;
-        stats.ncached++;
-    } else {
-        h->next = evicted;
-        evicted = h;
-    }
-    cache_trim(&evicted);
-    lock_release(&huge_lock);
-    unmap_records(evicted);
+    h->mapped = size;
+    return hand_out(h, size, zero, false);
 }
 
 void huge_free(struct huge *h) {
-    __atomic_add_fetch(&ndalloc, 1, __ATOMIC_RELAXED);
     rtree_set((uintptr_t)h->base, NULL);
-    __atomic_sub_fetch(&slot_allocated_delta, h->size, __ATOMIC_RELAXED);
-    struct tcache *tc = thread_tcache;
-    if (tcache_is_real(tc) && h->size <= HUGE_SLOT_MAX) {
-        struct huge *old = tc->huge_slot;
-        tc->huge_slot = h;
-        tc->huge_slot_idle = false;
-        __atomic_add_fetch(&slot_bytes, h->size, __ATOMIC_RELAXED);
-        if (old == NULL)
-            return;
-        __atomic_sub_fetch(&slot_bytes, old->size, __ATOMIC_RELAXED);
-        h = old;
+    SUB(st_allocated, h->size);
+    SUB(st_slack, h->mapped - h->size);
+    ADD(st_ndalloc, 1);
+    h->freed_at = os_now_ms();
+    struct slot *s = h->mapped <= HUGE_SLOT_MAX ? slot_get() : NULL;
+    if (s != NULL) {
+        kept_add(h);
+        h = __atomic_exchange_n(&s->held, h, __ATOMIC_ACQ_REL);
+        if (h == NULL)
+            goto done;
+        kept_sub(h);
     }
     cache_put(h);
+done:
+    maybe_release_idle();
 }
 
-void huge_slot_release(struct tcache *tc) {
-    struct huge *h = tc->huge_slot;
-    if (h == NULL)
-        return;
-    tc->huge_slot = NULL;
-    __atomic_sub_fetch(&slot_bytes, h->size, __ATOMIC_RELAXED);
-    cache_put(h);
+/* Resizes within the mapping, cutting a slack past the bound. */
+static bool resize_within(struct huge *h, size_t size) {
+    if (size > h->mapped)
+        return false;
+    size_t old = h->size, old_mapped = h->mapped;
+    if (h->mapped > HUGE_SLACK_MAX * size) {
+        os_unmap((char *)h->base + size, h->mapped - size);
+        h->mapped = size;
+    }
+    h->size = size;
+    ADD(st_allocated, size);
+    SUB(st_allocated, old);
+    ADD(st_slack, h->mapped - size);
+    SUB(st_slack, old_mapped - old);
+    return true;
 }
 
-static void *remap(struct huge *h, size_t size) {
+bool huge_resize_in_place(struct huge *h, size_t size) {
     size = page_ceil(size);
-    size_t old = h->size;
-    if (size == old)
-        return h->base;
-    void *p = h->base;
-    if (os_remap_in_place(h->base, old, size)) {
-        h->size = size;
-    } else {
-        /* Move: reserve an aligned range, then let the kernel move the
-         * pages into it, so that the block stays chunk-aligned and nothing
-         * is copied. */
-        void *dest = os_map_aligned(size, CHUNK);
-        if (dest == NULL)
-            return NULL;
-        if (!rtree_set((uintptr_t)dest, h) || !os_remap_to(h->base, old, size, dest)) {
-            rtree_set((uintptr_t)dest, NULL);
-            os_unmap(dest, size);
-            return NULL;
-        }
-        rtree_set((uintptr_t)h->base, NULL);
-        h->base = p = dest;
-        h->size = size;
+    if (size > h->mapped) {
+        size_t old_mapped = h->mapped;
+        if (!os_remap_in_place(h->base, h->mapped, size))
+            return false;
+        h->mapped = size;
+        ADD(st_slack, size - old_mapped);
     }
-    return p;
+    return resize_within(h, size);
 }
 
 void *huge_resize(struct huge *h, size_t size) {
-    size_t old = h->size;
-    void *p = remap(h, size);
-    if (p != NULL) {
-        lock_acquire(&huge_lock);
-        stats.allocated = stats.allocated - old + h->size;
-        lock_release(&huge_lock);
+    size = page_ceil(size);
+    if (size > h->mapped) {
+        size_t old_mapped = h->mapped;
+        if (!remap(h, size, true))
+            return NULL;
+        ADD(st_slack, h->mapped - old_mapped);
     }
-    return p;
+    resize_within(h, size);
+    return h->base;
 }
 
 size_t huge_purge(void) {
+    struct huge *list = NULL;
     lock_acquire(&huge_lock);
-    struct huge *all = cache;
-    size_t bytes = stats.cached;
-    cache = NULL;
-    stats.cached = 0;
-    stats.ncached = 0;
+    for (struct slot *s = slots; s != NULL; s = s->next) {
+        struct huge *h = __atomic_exchange_n(&s->held, NULL, __ATOMIC_ACQ_REL);
+        if (h != NULL) {
+            kept_sub(h);
+            h->next = list;
+            list = h;
+        }
+    }
+    while (cache != NULL) {
+        struct huge *h = cache;
+        cache = h->next;
+        kept_sub(h);
+        h->next = list;
+        list = h;
+    }
+    cache_bytes = 0;
+    cache_count = 0;
     lock_release(&huge_lock);
-    unmap_records(all);
-    return bytes;
+    return unmap_list(list);
+}
+
+size_t huge_release_idle(void) {
+    if (opt_decay_ms < 0)
+        return 0;
+    uint64_t now = os_now_ms();
+    if (now < (uint64_t)opt_decay_ms)
+        return 0;
+    uint64_t cutoff = now - (uint64_t)opt_decay_ms;
+    struct huge *list = NULL;
+    lock_acquire(&huge_lock);
+    for (struct slot *s = slots; s != NULL; s = s->next) {
+        struct huge *h = __atomic_load_n(&s->held, __ATOMIC_ACQUIRE);
+        /* Records are never unmapped, so reading a stale one is safe; the
+         * swap succeeds only if the owner has not taken it meanwhile. */
+        if (h == NULL || h->freed_at > cutoff ||
+            !__atomic_compare_exchange_n(&s->held, &h, NULL, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            continue;
+        kept_sub(h);
+        h->next = list;
+        list = h;
+    }
+    for (struct huge **link = &cache; *link != NULL;) {
+        struct huge *h = *link;
+        if (h->freed_at > cutoff) {
+            link = &h->next;
+            continue;
+        }
+        *link = h->next;
+        cache_bytes -= h->mapped;
+        cache_count--;
+        kept_sub(h);
+        h->next = list;
+        list = h;
+    }
+    lock_release(&huge_lock);
+    return unmap_list(list);
+}
+
+void huge_thread_exit(void) {
+    struct slot *s = my_slot;
+    slot_retired = true;
+    if (s == NULL)
+        return;
+    struct huge *h = slot_take();
+    if (h != NULL) {
+        h->next = NULL;
+        unmap_list(h);
+    }
+    my_slot = NULL;
+    lock_acquire(&huge_lock);
+    s->owned = false;
+    lock_release(&huge_lock);
 }
 
 struct huge_stats huge_get_stats(void) {
-    lock_acquire(&huge_lock);
-    struct huge_stats s = stats;
-    lock_release(&huge_lock);
-    s.allocated += __atomic_load_n(&slot_allocated_delta, __ATOMIC_RELAXED);
-    s.cached += __atomic_load_n(&slot_bytes, __ATOMIC_RELAXED);
-    s.nreused += __atomic_load_n(&slot_reused, __ATOMIC_RELAXED);
-    s.ndalloc = __atomic_load_n(&ndalloc, __ATOMIC_RELAXED);
-    s.nmalloc = __atomic_load_n(&nmalloc, __ATOMIC_RELAXED);
+    struct huge_stats s;
+    s.allocated = LOAD(st_allocated);
+    s.slack = LOAD(st_slack);
+    s.cached = LOAD(st_kept);
+    s.ncached = LOAD(st_nkept);
+    s.nreused = LOAD(st_nreused);
+    s.ndalloc = LOAD(st_ndalloc);
+    s.nmalloc = LOAD(st_nmalloc);
     s.count = (size_t)(s.nmalloc - s.ndalloc);
     return s;
 }
-
-size_t huge_release_idle(void) { return 0; }

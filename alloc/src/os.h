@@ -24,6 +24,9 @@ void os_advise_hugepages(void *addr, size_t size, bool want);
 bool os_remap_in_place(void *addr, size_t old_size, size_t new_size);
 /* Move a mapping's pages to dest (a range already reserved), no copying. */
 bool os_remap_to(void *addr, size_t old_size, size_t new_size, void *dest);
+/* Milliseconds of a monotonic clock (the coarse one: a vDSO read, no
+ * system call), for the purge policy's ages and intervals. */
+uint64_t os_now_ms(void);
 /* CPUs this process may run on (its affinity mask), at least 1. One system
  * call, no allocation, no file reading. */
 unsigned os_ncpus(void);

@@ -1,7 +1,18 @@
 #include "purge.h"
 
 #include "conf.h"
+#include "os.h"
 #include "report.h"
+static int getenv_dbg = 0;
+
+/* One age step purges at most this share of the dirty pages (but at least
+ * PURGE_FLOOR): a heap that goes idle gives its pages back over a few
+ * steps, not in one madvise storm. */
+#define AGE_STEP_SHIFT 2
+/* Age steps come at most every decay_ms >> this. */
+#define TICK_SHIFT 3
+
+bool purge_by_background;
 
 size_t arena_dirty_bound(const struct arena *a) {
     if (opt_lg_dirty_mult < 0)
@@ -10,61 +21,40 @@ size_t arena_dirty_bound(const struct arena *a) {
     return bound > PURGE_FLOOR ? bound : PURGE_FLOOR;
 }
 
-/* The chunk to purge next: the one with the fewest allocated pages among
- * those holding dirty pages. Its free space is the most broken up by
- * allocations and the most likely to empty entirely, while dirty pages
- * in dense chunks are the ones about to be reused. */
-static struct chunk *sparsest_dirty_chunk(struct arena *a) {
-    struct chunk *best = NULL;
-    for (struct chunk *c = a->chunks; c != NULL; c = c->next)
-        if (c->ndirty_pages != 0 && (best == NULL || c->nalloc_pages < best->nalloc_pages))
-            best = c;
-    return best;
-}
-
-/* Under a->lock: purges dirty runs until at most keep dirty pages remain. */
-static void purge(struct arena *a, size_t keep) {
-    if (a->purging || a->ndirty <= keep)
-        return;
+/* Under a->lock: purges up to want pages of dirty runs, oldest first,
+ * skipping runs younger than cutoff (ms; UINT64_MAX: none is too young).
+ * The lock is dropped around the madvise calls. Returns pages purged. */
+static size_t purge_pass(struct arena *a, size_t want, uint64_t cutoff) {
+    if (a->purging || want == 0)
+        return 0;
     a->purging = true;
     a->stats.npurge++;
-    /* Take whole dirty runs out of the free tree, marked RUN_PURGING and
-     * counted as allocated, so that nothing allocates, merges or releases
-     * them while the lock is dropped. */
-    struct run *batch = NULL; /* linked through node.left */
-    size_t want = a->ndirty - keep;
-    while (want > 0) {
-        struct chunk *c = sparsest_dirty_chunk(a);
-        if (c == NULL)
-            break;
-        size_t before = want;
-        for (size_t page = CHUNK_HEADER_PAGES; page < CHUNK_NPAGES && want > 0;) {
-            struct run *r = c->map[page];
-            page += r->npages;
-            if (r->kind != RUN_FREE_DIRTY)
-                continue;
-            arena_avail_remove(a, r);
-            r->kind = RUN_PURGING;
-            c->nalloc_pages += r->npages;
-            want = want > r->npages ? want - r->npages : 0;
-            r->node.left = &batch->node;
-            batch = r;
-        }
-        /* A chunk counted dirty must have dirty runs; never spin on one. */
-        qassert(want < before);
-        if (want == before)
-            break;
+    /* Take the runs out of the free tree, marked RUN_PURGING and counted
+     * as allocated in their chunk, so that nothing allocates, merges or
+     * releases them while the lock is dropped. */
+    struct run *batch = NULL; /* linked through link */
+    struct run *next;
+    for (struct run *r = a->dirty_oldest; r != NULL && want > 0; r = next) {
+        next = r->lru_next;
+        if (r->dirty_since > cutoff)
+            continue;
+        arena_avail_remove(a, r);
+        r->kind = RUN_PURGING;
+        chunk_of(r->base)->nalloc_pages += r->npages;
+        want = want > r->npages ? want - r->npages : 0;
+        r->link = batch;
+        batch = r;
     }
     lock_release(&a->lock);
-    /* Each run comes back clean or lazy, as its own madvise went: sorted
-     * into two lists (linked through node.left again). */
+    /* Each run comes back clean or lazy, as its own madvise went. */
     struct run *clean = NULL, *lazy = NULL;
     size_t pages = 0, calls = 0;
     while (batch != NULL) {
         struct run *r = batch;
-        batch = (struct run *)r->node.left;
-        struct run **list = chunk_purge_pages(r->base, (size_t)r->npages << LG_PAGE) == RUN_FREE_CLEAN ? &clean : &lazy;
-        r->node.left = &(*list)->node;
+        batch = r->link;
+        bool zeroed = chunk_purge_pages(r->base, (size_t)r->npages << LG_PAGE) == RUN_FREE_CLEAN;
+        struct run **list = zeroed ? &clean : &lazy;
+        r->link = *list;
         *list = r;
         pages += r->npages;
         calls++;
@@ -73,30 +63,88 @@ static void purge(struct arena *a, size_t keep) {
     for (int i = 0; i < 2; i++) {
         struct run *list = i == 0 ? clean : lazy;
         while (list != NULL) {
-            struct run *next = (struct run *)list->node.left;
-            chunk_of(list->base)->nalloc_pages -= list->npages;
-            arena_run_insert_free(a, list, i == 0 ? RUN_FREE_CLEAN : RUN_FREE_LAZY);
-            list = next;
+            struct run *r = list;
+            list = r->link;
+            chunk_of(r->base)->nalloc_pages -= r->npages;
+            arena_run_insert_free(a, r, i == 0 ? RUN_FREE_CLEAN : RUN_FREE_LAZY);
         }
     }
     a->stats.nmadvise += calls;
     a->stats.purged += pages;
     a->purging = false;
+    return pages;
 }
 
-void arena_maybe_purge(struct arena *a) {
+/* Under a->lock: starts a new peak window every decay_ms. */
+static void roll_window(struct arena *a, uint64_t now) {
+    if (now - a->purge.window_start >= (uint64_t)opt_decay_ms) {
+        a->peak_prev = a->peak_cur;
+        a->peak_cur = a->nactive;
+        a->purge.window_start = now;
+    }
+}
+
+void purge_decayed(struct arena *a) {
+    if (opt_lg_dirty_mult < 0 || opt_decay_ms < 0)
+        return;
+    uint64_t now = os_now_ms();
+    roll_window(a, now);
+    a->purge.next_tick = now + ((uint64_t)opt_decay_ms >> TICK_SHIFT);
+    if (a->dirty_oldest == NULL || now < (uint64_t)opt_decay_ms)
+        return;
+    size_t step = a->ndirty >> AGE_STEP_SHIFT;
+    purge_pass(a, step > PURGE_FLOOR ? step : PURGE_FLOOR, now - (uint64_t)opt_decay_ms);
+}
+
+void purge_tick(struct arena *a) {
+    if (opt_decay_ms < 0 || __atomic_load_n(&purge_by_background, __ATOMIC_RELAXED))
+        return;
+    uint64_t now = os_now_ms();
+    if (now >= a->purge.next_tick)
+        purge_decayed(a);
+}
+
+/* Under a->lock, with dirty pages over the bound: how many the arena may
+ * keep now, the cycle allowance included. */
+static size_t allowance(struct arena *a, size_t bound, uint64_t now) {
+    if (opt_decay_ms < 0)
+        return bound;
+    /* Grown back to the mark set by the last pass, within decay_ms of it:
+     * the pages that pass purged were faulted in again. */
+    if (a->purge.last_purge != 0 && now - a->purge.last_purge < (uint64_t)opt_decay_ms &&
+        a->peak_cur >= a->purge.refault_mark)
+        a->purge.cyclic_until = now + (uint64_t)opt_decay_ms;
+    if (now >= a->purge.cyclic_until)
+        return bound;
+    size_t peak = a->peak_cur > a->peak_prev ? a->peak_cur : a->peak_prev;
+    size_t footprint = peak + (peak >> opt_lg_dirty_mult);
+    size_t keep = footprint > a->nactive ? footprint - a->nactive : 0;
+    if (a->purge.last_purge != 0)
+        a->purge.last_purge = now; /* the cycle renews its allowance */
+    return keep > bound ? keep : bound;
+}
+
+void purge_after_free(struct arena *a) {
+    if (opt_lg_dirty_mult < 0)
+        return;
     size_t bound = arena_dirty_bound(a);
-    if (a->ndirty > bound)
-        purge(a, bound / 2);
+    if (a->ndirty > bound) {
+        uint64_t now = os_now_ms();
+        if (opt_decay_ms >= 0)
+            roll_window(a, now);
+        size_t keep = allowance(a, bound, now);
+        if (a->ndirty > keep) {
+            /* Down to half the bound outside a cycle (hysteresis); inside
+             * one, just to the allowance. */
+            size_t target = keep == bound ? bound / 2 : keep;
+            if (getenv_dbg) { struct msg m = {.len=0}; msg_str(&m,"PURGE a="); msg_dec(&m,a->index); msg_str(&m," act="); msg_dec(&m,a->nactive); msg_str(&m," dirty="); msg_dec(&m,a->ndirty); msg_str(&m," bound="); msg_dec(&m,bound); msg_str(&m," keep="); msg_dec(&m,keep); msg_str(&m," peak="); msg_dec(&m,a->peak_cur); msg_str(&m," mark="); msg_dec(&m,a->purge.refault_mark); msg_str(&m," since="); msg_dec(&m,now - a->purge.last_purge); msg_emit(&m);}
+            size_t purged = purge_pass(a, a->ndirty - target, UINT64_MAX);
+            a->purge.last_purge = now;
+            a->purge.refault_mark = a->nactive + purged / 2;
+            a->peak_cur = a->nactive;
+        }
+    }
+    purge_tick(a);
 }
 
-void arena_purge_all(struct arena *a) { purge(a, 0); }
-
-/* Placeholders until the decay policy lands. */
-void purge_decayed(struct arena *a) { arena_maybe_purge(a); }
-static bool background_on;
-bool purge_background_enabled(void) { return background_on; }
-int purge_background_set(bool enable) {
-    background_on = enable;
-    return 0;
-}
+void purge_all(struct arena *a) { purge_pass(a, a->ndirty, UINT64_MAX); }

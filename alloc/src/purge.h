@@ -1,11 +1,26 @@
 /*
- * Giving dirty pages back to the kernel.
+ * Giving dirty pages back to the kernel: the policy, and the pass that
+ * does it. It sits above the arena's run mechanics (arena.h) and below
+ * the bins and large runs, which call it after they free pages.
  *
- * An arena may keep at most max(nactive >> opt_lg_dirty_mult, PURGE_FLOOR)
- * dirty pages. Past that, a pass purges whole dirty runs, sparsest chunk
- * first, down to half the bound: the hysteresis, so that a program freeing
- * steadily pays one madvise pass per half-bound of frees rather than one
- * per free. The arena lock is dropped around the madvise calls.
+ * Two limits, measured in docs/tuning.md and docs/design.md:
+ *   - the bound: an arena keeps at most max(nactive >> lg_dirty_mult,
+ *     PURGE_FLOOR) dirty pages. Past it, a pass purges the oldest dirty
+ *     runs down to half the bound (hysteresis: one pass per half-bound of
+ *     frees, not one per free). A program that frees most of its heap gets
+ *     its memory back at once.
+ *   - the cycle allowance: when an arena grows back into pages it purged
+ *     less than decay_ms ago, its workload is cyclic (it frees and
+ *     refills), and purging only makes the next refill fault the pages in
+ *     again. For decay_ms from then on it may keep dirty pages up to its
+ *     recent peak footprint (peak + peak >> lg_dirty_mult), and renews
+ *     that as long as the cycles go on.
+ *   - age: dirty pages older than decay_ms go back in any case, a bounded
+ *     number per step, checked at most every decay_ms / 8 from the slow
+ *     paths or by the background thread; so an idle heap's RSS follows its
+ *     live data within about twice decay_ms.
+ * lg_dirty_mult -1 turns all purging off; decay_ms -1 turns off the age
+ * limit and the cycle allowance (the bound alone, as before decay).
  */
 #ifndef QUARRY_PURGE_H
 #define QUARRY_PURGE_H
@@ -16,19 +31,20 @@
  * purge on every free: 256 pages, 1 MiB. */
 #define PURGE_FLOOR ((size_t)256)
 
-/* Under a->lock (which it may drop and retake): purge if over the bound. */
-void arena_maybe_purge(struct arena *a);
-/* Under a->lock: purge every dirty page now. */
-void arena_purge_all(struct arena *a);
-/* Under a->lock: purge the pages whose decay time has passed. */
-void purge_decayed(struct arena *a);
-/* The most dirty pages arena a may keep. */
-size_t arena_dirty_bound(const struct arena *a);
+/* Set while the background thread (reclaim.h) takes the age steps: the
+ * slow paths then take none. */
+extern bool purge_by_background;
 
-/* The background purge thread (opt_background_thread, mallctl
- * "background_thread"): whether it runs, and starting or stopping it.
- * purge_background_set returns 0, or EAGAIN when no thread can be made. */
-bool purge_background_enabled(void);
-int purge_background_set(bool enable);
+/* Under a->lock (which it may drop and retake), after pages became dirty:
+ * purge if over the bound, and the age step if one is due. */
+void purge_after_free(struct arena *a);
+/* Under a->lock, from allocation slow paths: the age step if one is due. */
+void purge_tick(struct arena *a);
+/* Under a->lock: the age step now, whatever the interval. */
+void purge_decayed(struct arena *a);
+/* Under a->lock: purge every dirty page now. */
+void purge_all(struct arena *a);
+/* The most dirty pages arena a may keep outside a cycle. */
+size_t arena_dirty_bound(const struct arena *a);
 
 #endif

@@ -6,6 +6,8 @@
 #include "bin.h"
 #include "conf.h"
 #include "huge.h"
+#include "large.h"
+#include "reclaim.h"
 #include "init.h"
 #include "junk.h"
 #include "report.h"
@@ -52,7 +54,7 @@ static struct tcache *tcache_create(struct arena *a) {
     for (unsigned i = 0; i < nbins; i++)
         slots += bin_cap(i);
     size_t size = sizeof(struct tcache) + slots * sizeof(void *);
-    struct tcache *tc = arena_malloc_large(a, size, PAGE, true);
+    struct tcache *tc = large_malloc(a, size, PAGE, true);
     if (tc == NULL)
         return NULL;
     __atomic_add_fetch(&tcache_bytes, page_ceil(size), __ATOMIC_RELAXED);
@@ -81,19 +83,34 @@ static bool tcache_start(void) {
         return true;
     }
     struct tcache *tc = tcache_create(a);
+    if (tc == NULL) {
+        reclaim_for_retry();
+        tc = tcache_create(a);
+    }
     if (tc == NULL)
         return false;
     thread_tcache = tc;
+    reclaim_background_poll();
     return true;
 }
 
 static size_t bin_size(size_t bin) { return bin < NSMALL ? class_size(bin) : (bin - NSMALL + 1) << LG_PAGE; }
 
+static void *alloc_from_arena(struct arena *a, size_t bin) {
+    return bin < NSMALL ? bin_malloc(a, bin) : large_malloc(a, bin_size(bin), PAGE, false);
+}
+
 static void *alloc_uncached(size_t bin) {
     struct arena *a = arena_choose();
     void *p = NULL;
-    if (a != NULL)
-        p = bin < NSMALL ? bin_malloc(a, bin) : arena_malloc_large(a, bin_size(bin), PAGE, false);
+    if (a != NULL) {
+        p = alloc_from_arena(a, bin);
+        if (p == NULL) {
+            tcache_flush(thread_tcache);
+            if (reclaim_for_retry())
+                p = alloc_from_arena(a, bin);
+        }
+    }
     if (p == NULL)
         return fail_enomem();
     *(uintptr_t *)p = 0; /* a block once cached may still carry the free key */
@@ -114,7 +131,7 @@ static void flush_oldest(struct tcache *tc, unsigned bin, unsigned n) {
         bin_free_batch(bin, b->base, n);
     } else {
         for (unsigned i = 0; i < n; i++)
-            arena_free_large(b->base[i], "free");
+            large_free(b->base[i], "free");
     }
     unsigned left = tcache_bin_count(b) - n;
     memmove(b->base, b->base + n, left * sizeof(void *));
@@ -138,12 +155,22 @@ void *tcache_alloc_slow(size_t bin) {
     tc->missed[bin] = true;
     if (bin >= NSMALL)
         return alloc_uncached(bin);
+    /* Each miss doubles the next fill (down to half the stack): a thread
+     * that only allocates, for a while, reaches full-sized fills within a
+     * few misses instead of waiting for GC steps, which only frees drive. */
+    if (tc->lg_fill_div[bin] > 1)
+        tc->lg_fill_div[bin]--;
     /* Fill, then hand out the lowest address: regions arrive in ascending
      * order and are stacked so that the lowest ends on top. */
     unsigned want = tcache_bin_cap(b) >> tc->lg_fill_div[bin];
     unsigned got = bin_fill(tc->arena, bin, b->base, want ? want : 1);
-    if (got == 0)
-        return fail_enomem();
+    if (got == 0) {
+        tcache_flush(tc);
+        if (reclaim_for_retry())
+            got = bin_fill(tc->arena, bin, b->base, 1);
+        if (got == 0)
+            return fail_enomem();
+    }
     tc->nfilled[bin] += got;
     if (unlikely(publishing))
         publish(tc);
@@ -163,10 +190,9 @@ void *tcache_alloc_slow(size_t bin) {
  * free if it sits in this cache, or if it already went back to its arena
  * (another thread's cache flushed it). A block in another live thread's
  * cache is not found here; it is caught when both copies are flushed. */
-static COLD void free_keyed(struct tcache_bin *b, size_t bin, void *ptr) {
-    for (void **it = b->base; it < b->top; it++)
-        if (*it == ptr)
-            report_invalid_pointer("free", ptr);
+static COLD void free_keyed(struct tcache *tc, size_t bin, void *ptr) {
+    if (tcache_holds(tc, bin, ptr))
+        report_invalid_pointer("free", ptr);
     if (bin < NSMALL) {
         if (bin_region_not_live(ptr, bin))
             report_invalid_pointer("free", ptr);
@@ -192,12 +218,12 @@ void tcache_free_slow(size_t bin, void *ptr) {
         if (bin < NSMALL)
             bin_free_batch(bin, &ptr, 1);
         else
-            arena_free_large(ptr, "free");
+            large_free(ptr, "free");
         return;
     }
     struct tcache_bin *b = &tc->bins[bin];
     if (*(uintptr_t *)ptr == tc->free_key)
-        free_keyed(b, bin, ptr);
+        free_keyed(tc, bin, ptr);
     if (b->top == b->end)
         flush_oldest(tc, bin, tcache_bin_cap(b) - tcache_bin_cap(b) / 2);
     *(uintptr_t *)ptr = tc->free_key;
@@ -214,20 +240,11 @@ void tcache_gc_step(struct tcache *tc) {
     tc->gc_countdown = TCACHE_GC_INTERVAL;
     unsigned bin = tc->gc_next;
     tc->gc_next = bin + 1 == tc->nbins ? 0 : bin + 1;
-    if (tc->gc_next == 0 && tc->huge_slot != NULL) {
-        /* Once per sweep: a huge mapping unused for a whole sweep goes to
-         * the shared cache, which has bounds. */
-        if (tc->huge_slot_idle)
-            huge_slot_release(tc);
-        else
-            tc->huge_slot_idle = true;
-    }
+    if (tc->gc_next == 0)
+        reclaim_background_poll(); /* once per sweep: restarts it after fork */
     struct tcache_bin *b = &tc->bins[bin];
     unsigned unused = (unsigned)(b->low_water - b->base);
-    if (tc->missed[bin]) {
-        if (tc->lg_fill_div[bin] > 1)
-            tc->lg_fill_div[bin]--;
-    } else if (unused > 0) {
+    if (!tc->missed[bin] && unused > 0) {
         flush_oldest(tc, bin, unused - unused / 4);
         if ((tcache_bin_cap(b) >> (tc->lg_fill_div[bin] + 1)) >= 1)
             tc->lg_fill_div[bin]++;
@@ -241,10 +258,20 @@ void tcache_flush(struct tcache *tc) {
         return;
     for (unsigned bin = 0; bin < tc->nbins; bin++)
         flush_oldest(tc, bin, tcache_bin_count(&tc->bins[bin]));
-    huge_slot_release(tc);
+}
+
+bool tcache_holds(const struct tcache *tc, size_t bin, const void *ptr) {
+    if (bin >= tc->nbins)
+        return false;
+    const struct tcache_bin *b = &tc->bins[bin];
+    for (void **it = b->base; it < b->top; it++)
+        if (*it == ptr)
+            return true;
+    return false;
 }
 
 void tcache_thread_exit(void) {
+    huge_thread_exit();
     struct tcache *tc = thread_tcache;
     if (!tcache_is_real(tc)) {
         thread_tcache = &tcache_bypass;
@@ -257,7 +284,7 @@ void tcache_thread_exit(void) {
     thread_tcache = &tcache_bypass;
     struct chunk *c = chunk_of(tc);
     __atomic_sub_fetch(&tcache_bytes, (size_t)c->map[chunk_page(c, tc)]->npages << LG_PAGE, __ATOMIC_RELAXED);
-    arena_free_large(tc, "free");
+    large_free(tc, "free");
 }
 
 void tcache_count_direct(size_t allocated, size_t deallocated) {

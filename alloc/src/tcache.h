@@ -23,7 +23,6 @@
 #define TCACHE_GC_INTERVAL 256
 
 struct arena;
-struct huge;
 
 /* A stack of cached blocks: [base, top) holds them, oldest at base. The
  * static caches have base == top == end == NULL: every pop and every push
@@ -45,10 +44,6 @@ struct tcache {
     unsigned nbins;
     uint8_t lg_fill_div[TCACHE_NBINS_MAX]; /* a fill takes cap >> lg_fill_div */
     bool missed[TCACHE_NBINS_MAX];         /* a pop found the stack empty */
-    /* The thread's most recently freed huge mapping (huge.c), kept for its
-     * next huge allocation without a lock; idle since the last GC sweep. */
-    struct huge *huge_slot;
-    bool huge_slot_idle;
     /* Per bin: blocks pushed by frees (the only counter on a fast path),
      * blocks brought in by fills, blocks given back by flushes. Blocks
      * popped by allocations follow: filled + freed - flushed - held. */
@@ -82,6 +77,8 @@ void tcache_free_slow(size_t bin, void *ptr);
 void tcache_gc_step(struct tcache *tc);
 /* Gives every cached block back to its arena. */
 void tcache_flush(struct tcache *tc);
+/* Whether ptr sits in bin of cache tc (a scan: for slow paths only). */
+bool tcache_holds(const struct tcache *tc, size_t bin, const void *ptr);
 /* The thread is exiting: flush, free the cache, bypass from now on. */
 void tcache_thread_exit(void);
 

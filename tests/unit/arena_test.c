@@ -92,10 +92,39 @@ Test(bins, an_emptied_run_gives_its_pages_back) {
     cr_assert_geq(during, before + 3 * size_classes[cls].run_pages);
     for (size_t i = 0; i < 4 * n; i++)
         quarry_free(p[i]);
+    size_t spare = a->bins[cls].spare != NULL ? a->bins[cls].spare->npages : 0;
     lock_acquire(&a->lock);
     size_t after = a->nactive;
     lock_release(&a->lock);
-    cr_assert_leq(after, before, "pages of emptied runs still active: %zu > %zu", after, before);
+    cr_assert_leq(spare, size_classes[cls].run_pages, "one spare run at most");
+    cr_assert_leq(after - spare, before, "pages of emptied runs still active: %zu > %zu", after - spare, before);
+}
+
+Test(bins, the_spare_run_serves_the_next_refill_and_a_purge_gives_it_back) {
+    struct arena *a = my_arena();
+    unsigned cls = size_to_class(2000);
+    size_t n = size_classes[cls].nregs;
+    void *p[64];
+    for (size_t i = 0; i < 4 * n; i++)
+        p[i] = quarry_malloc(2000);
+    for (size_t i = 0; i < 4 * n; i++)
+        quarry_free(p[i]);
+    quarry_ctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    struct run *spare = a->bins[cls].spare;
+    cr_assert_not_null(spare, "an emptied run stays as the bin's spare");
+    lock_acquire(&a->lock);
+    size_t active = a->nactive;
+    lock_release(&a->lock);
+    void *q = quarry_malloc(2000);
+    cr_assert(q >= (void *)spare->base && (char *)q < spare->base + spare->npages * PAGE,
+              "the refill takes the spare run");
+    cr_assert_null(a->bins[cls].spare);
+    lock_acquire(&a->lock);
+    cr_assert_eq(a->nactive, active, "no new run was carved");
+    lock_release(&a->lock);
+    quarry_free(q);
+    quarry_purge();
+    cr_assert_null(a->bins[cls].spare, "an explicit purge gives the spare back");
 }
 
 Test(large, neighbours_coalesce_and_best_fit_reuses_the_hole) {

@@ -5,12 +5,15 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "helpers.h"
 #include "init.h"
 #include "purge.h"
+#include "reclaim.h"
 #include "quarry.h"
 #include "stats.h"
 #include "tcache.h"
@@ -274,30 +277,62 @@ Test(purge, locked_pages_that_cannot_be_purged_are_not_taken_for_zero) {
     munlockall();
 }
 
-Test(huge_cache, a_thread_keeps_its_last_huge_mapping_in_its_slot) {
-    if (RUNNING_ON_VALGRIND)
-        cr_skip_test("the thread cache (and so the slot) is off under valgrind");
-    quarry_free(quarry_malloc(64)); /* the thread's cache exists from here */
+static void short_decay(void) { opt_decay_ms = 50; }
+
+Test(huge_cache, a_thread_keeps_its_last_huge_mapping_in_its_slot_until_it_ages, .init = short_decay) {
     size_t size = 8 << 20;
     char *p = quarry_malloc(size);
     quarry_free(p);
-    cr_assert_eq(thread_tcache->huge_slot != NULL, true);
     struct huge_stats s = huge_get_stats();
-    cr_assert_eq(s.ncached, 0, "in the slot, not the shared cache");
+    cr_assert_eq(s.ncached, 1);
     cr_assert_eq(s.cached, size);
     cr_assert_eq(s.allocated, 0);
     char *q = quarry_malloc(size);
     cr_assert_eq(q, p, "the slot's mapping comes back");
     cr_assert_eq(huge_get_stats().allocated, size);
     quarry_free(q);
-    /* Left unused for a whole GC sweep, it moves to the shared cache. */
-    for (int i = 0; i < 40000; i++)
-        quarry_free(quarry_malloc(48));
-    cr_assert_null(thread_tcache->huge_slot);
-    cr_assert_eq(huge_get_stats().ncached, 1);
-    /* And an explicit purge gives it back. */
-    quarry_purge();
+    /* Idle for longer than decay_ms, an age step unmaps it. */
+    usleep(120 * 1000);
+    cr_assert_geq(reclaim_decay(ARENAS_ALL), size);
     cr_assert_eq(huge_get_stats().cached, 0);
+    cr_assert_eq(huge_get_stats().ncached, 0);
+}
+
+static pthread_barrier_t slot_barrier;
+
+static void *free_huge_and_idle(void *arg) {
+    quarry_free(quarry_malloc((size_t)arg));
+    pthread_barrier_wait(&slot_barrier); /* freed: the main thread purges */
+    pthread_barrier_wait(&slot_barrier); /* purged: exit */
+    return NULL;
+}
+
+Test(huge_cache, an_explicit_purge_empties_other_threads_slots) {
+    size_t size = 24 << 20;
+    pthread_t t[4];
+    pthread_barrier_init(&slot_barrier, NULL, 5);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, free_huge_and_idle, (void *)size);
+    pthread_barrier_wait(&slot_barrier);
+    cr_assert_geq(huge_get_stats().cached, 4 * size, "each thread's slot holds its mapping");
+    cr_assert_gt(quarry_purge(), 4 * size - 1);
+    cr_assert_eq(huge_get_stats().cached, 0);
+    pthread_barrier_wait(&slot_barrier);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
+
+Test(huge_cache, a_reused_mapping_gives_the_exact_usable_size) {
+    char *p = quarry_malloc(30 << 20);
+    quarry_free(p);
+    char *q = quarry_malloc(5 << 20);
+    cr_assert_eq(quarry_malloc_usable_size(q), (size_t)5 << 20);
+    struct huge_stats s = huge_get_stats();
+    cr_assert_leq(s.slack, (size_t)5 << 20, "slack %zu past a 5 MiB block", s.slack);
+    char *r = quarry_malloc((5 << 20) + 1);
+    cr_assert_eq(quarry_malloc_usable_size(r), page_ceil((5 << 20) + 1));
+    quarry_free(q);
+    quarry_free(r);
 }
 
 Test(huge_cache, stays_within_its_bounds) {
@@ -306,7 +341,8 @@ Test(huge_cache, stays_within_its_bounds) {
         p[i] = quarry_malloc((size_t)(5 + i % 7) << 20);
     for (int i = 0; i < 40; i++)
         quarry_free(p[i]);
+    /* The shared cache's bounds, plus the thread's slot. */
     struct huge_stats s = huge_get_stats();
-    cr_assert_leq(s.ncached, HUGE_CACHE_SLOTS);
-    cr_assert_leq(s.cached, HUGE_CACHE_FLOOR);
+    cr_assert_leq(s.ncached, HUGE_CACHE_SLOTS + 1);
+    cr_assert_leq(s.cached, HUGE_CACHE_FLOOR + HUGE_SLOT_MAX);
 }

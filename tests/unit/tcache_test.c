@@ -6,6 +6,7 @@
 
 #include "conf.h"
 #include "helpers.h"
+#include "bin.h"
 #include "init.h"
 #include "quarry.h"
 #include "tcache.h"
@@ -129,12 +130,14 @@ static void *touch_nothing(void *arg) {
     return NULL;
 }
 
+/* Pages in runs that hold blocks: bins' spare runs hold none. */
 static size_t active_pages(void) {
     size_t n = 0;
     for (unsigned i = 0; i < narenas; i++)
         if (arenas[i] != NULL) {
+            size_t spare = bin_spare_pages(arenas[i]);
             lock_acquire(&arenas[i]->lock);
-            n += arenas[i]->nactive;
+            n += arenas[i]->nactive - spare;
             lock_release(&arenas[i]->lock);
         }
     return n;

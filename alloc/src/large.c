@@ -1,0 +1,81 @@
+#include "large.h"
+
+#include <string.h>
+
+#include "purge.h"
+#include "report.h"
+
+/* Under a->lock: a large run of npages enters or leaves use. */
+static void stats_add(struct arena *a, size_t npages) {
+    struct large_class_stats *ls = &a->large[npages - 1];
+    ls->nmalloc++;
+    ls->curruns++;
+    a->stats.large_allocated += npages << LG_PAGE;
+}
+
+static void stats_sub(struct arena *a, size_t npages) {
+    struct large_class_stats *ls = &a->large[npages - 1];
+    ls->ndalloc++;
+    ls->curruns--;
+    a->stats.large_allocated -= npages << LG_PAGE;
+}
+
+void *large_malloc(struct arena *a, size_t size, size_t align, bool zero) {
+    size_t npages = page_ceil(size) >> LG_PAGE;
+    size_t align_pages = align > PAGE ? align >> LG_PAGE : 1;
+    bool zeroed;
+    lock_acquire(&a->lock);
+    struct run *r = arena_run_alloc(a, npages, align_pages, RUN_LARGE, 0, &zeroed);
+    if (r != NULL) {
+        stats_add(a, npages);
+        if (zero && zeroed)
+            a->stats.calloc_zeroed++;
+    }
+    lock_release(&a->lock);
+    if (r == NULL)
+        return NULL;
+    if (zero && !zeroed)
+        memset(r->base, 0, npages << LG_PAGE);
+    return r->base;
+}
+
+void large_free(void *ptr, const char *func) {
+    struct chunk *c = chunk_of(ptr);
+    struct arena *a = c->arena;
+    lock_acquire(&a->lock);
+    struct run *r = c->map[chunk_page(c, ptr)];
+    if (unlikely(r->kind != RUN_LARGE || r->base != ptr)) {
+        lock_release(&a->lock);
+        report_invalid_pointer(func, ptr);
+    }
+    stats_sub(a, r->npages);
+    arena_run_dalloc(a, r);
+    purge_after_free(a);
+    lock_release(&a->lock);
+}
+
+bool large_resize(struct run *r, size_t size) {
+    size_t npages = page_ceil(size) >> LG_PAGE;
+    if (npages == r->npages)
+        return true;
+    struct arena *a = chunk_of(r->base)->arena;
+    size_t old = r->npages;
+    bool ok = true;
+    lock_acquire(&a->lock);
+    if (npages < old) {
+        ok = arena_desc_reserve(a, 1);
+        if (ok) {
+            struct run *tail = arena_run_split_tail(a, r, old - npages);
+            arena_run_dalloc(a, tail);
+            purge_after_free(a);
+        }
+    } else {
+        ok = arena_run_grow(a, r, npages);
+    }
+    if (ok) {
+        stats_sub(a, old);
+        stats_add(a, npages);
+    }
+    lock_release(&a->lock);
+    return ok;
+}
