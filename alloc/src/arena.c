@@ -230,20 +230,28 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
     return r;
 }
 
+/* When two dirty runs merge, the pages' mean dirty time: a large old run
+ * that absorbs a small fresh one stays old enough for the age step (were
+ * it made as young as its youngest part, a region that keeps getting
+ * neighbours freed would never age), and a small old run absorbed by a
+ * large fresh one stays young. */
+static uint64_t merged_age(const struct run *x, const struct run *y) {
+    uint64_t total = (uint64_t)x->npages + y->npages;
+    return (x->dirty_since * x->npages + y->dirty_since * y->npages) / total;
+}
+
 void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind) {
     struct chunk *c = chunk_of(r->base);
     size_t first = chunk_page(c, r->base);
     size_t end = first + r->npages;
     r->kind = kind;
     /* Merge only with neighbours of the same kind: clean pages must keep
-     * reading as zero, and dirty ones must stay counted as dirty. A merged
-     * dirty run is as young as its youngest part. */
+     * reading as zero, and dirty ones must stay counted as dirty. */
     struct run *left = c->map[first - 1]; /* the header's pages map to run_none */
     if (left->kind == kind && left->base + ((size_t)left->npages << LG_PAGE) == r->base) {
         arena_avail_remove(a, left);
+        left->dirty_since = merged_age(left, r);
         left->npages += r->npages;
-        if (r->dirty_since > left->dirty_since)
-            left->dirty_since = r->dirty_since;
         desc_put(a, r);
         r = left;
     }
@@ -251,9 +259,8 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind) {
         struct run *right = c->map[end];
         if (right->kind == kind && right->base == r->base + ((size_t)r->npages << LG_PAGE)) {
             arena_avail_remove(a, right);
+            r->dirty_since = merged_age(r, right);
             r->npages += right->npages;
-            if (right->dirty_since > r->dirty_since)
-                r->dirty_since = right->dirty_since;
             desc_put(a, right);
         }
     }

@@ -346,3 +346,106 @@ Test(huge_cache, stays_within_its_bounds) {
     cr_assert_leq(s.ncached, HUGE_CACHE_SLOTS + 1);
     cr_assert_leq(s.cached, HUGE_CACHE_FLOOR + HUGE_SLOT_MAX);
 }
+
+/* A workload that frees its heap and refills it, again and again: after
+ * the first cycle quarry stops purging what the next one faults back in,
+ * and its footprint stays near the peak. */
+Test(purge, a_cyclic_workload_stops_purging_after_its_first_refill) {
+    enum { N = 2048 };
+    static void *p[N];
+    struct arena *a = NULL;
+    uint64_t after_two = 0;
+    for (int cycle = 0; cycle < 8; cycle++) {
+        for (int i = 0; i < N; i++)
+            p[i] = quarry_malloc(BIG);
+        a = thread_arena;
+        for (int i = 0; i < N; i++)
+            quarry_free(p[i]);
+        if (cycle == 1)
+            after_two = a->stats.npurge;
+    }
+    cr_assert_gt(after_two, 0, "the first free-all purges");
+    cr_assert_eq(a->stats.npurge, after_two, "cycles 3 to 8 purged again (%lu passes, %lu after two)",
+                 (unsigned long)a->stats.npurge, (unsigned long)after_two);
+    lock_acquire(&a->lock);
+    size_t footprint = a->nactive + a->ndirty;
+    lock_release(&a->lock);
+    size_t peak = (size_t)N * BIG / PAGE;
+    cr_assert_leq(footprint, peak + (peak >> opt_lg_dirty_mult), "%zu pages kept for a %zu-page peak", footprint,
+                  peak);
+}
+
+static void quick_decay(void) { opt_decay_ms = 100; }
+
+Test(purge, dirty_pages_older_than_decay_ms_go_back_at_the_next_slow_path, .init = quick_decay) {
+    enum { N = 12 }; /* 192 pages: under the bound's floor */
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = quarry_malloc(BIG);
+    for (int i = 0; i < N; i++)
+        quarry_free(p[i]);
+    struct arena *a = thread_arena;
+    lock_acquire(&a->lock);
+    size_t dirty = a->ndirty;
+    lock_release(&a->lock);
+    cr_assert_geq(dirty, (size_t)N * BIG / PAGE, "under the bound's floor, they stay dirty at first");
+    usleep(250 * 1000);
+    /* Each age step takes a quarter (at least the floor) of what is old. */
+    for (int i = 0; i < 8; i++) {
+        quarry_free(quarry_malloc(BIG));
+        usleep(20 * 1000);
+    }
+    lock_acquire(&a->lock);
+    dirty = a->ndirty;
+    lock_release(&a->lock);
+    cr_assert_leq(dirty, BIG / PAGE, "%zu dirty pages left after the age steps", dirty);
+}
+
+static void background_decay(void) {
+    opt_decay_ms = 100;
+    opt_background_thread = true;
+}
+
+Test(purge, the_background_thread_purges_an_idle_heap, .init = background_decay) {
+    enum { N = 64 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = quarry_malloc(BIG);
+    cr_assert(purge_background_enabled());
+    for (int i = 0; i < N; i++)
+        quarry_free(p[i]);
+    /* Nothing more from this thread: the background thread does it. */
+    size_t dirty = SIZE_MAX;
+    for (int i = 0; i < 100 && dirty != 0; i++) {
+        usleep(20 * 1000);
+        dirty = ctl_size("stats.dirty");
+    }
+    cr_assert_eq(dirty, 0, "%zu dirty bytes after 2 s idle", dirty);
+    cr_assert_eq(purge_background_set(false), 0);
+    cr_assert(!purge_background_enabled());
+}
+
+Test(purge, a_second_explicit_purge_finds_nothing_to_give_back) {
+    void *p = quarry_malloc(1 << 20);
+    memset(p, 1, 1 << 20);
+    quarry_free(p);
+    cr_assert_gt(quarry_purge(), 0);
+    cr_assert_eq(quarry_purge(), 0);
+}
+
+static void *free_thirty_mib_and_exit(void *arg) {
+    (void)arg;
+    char *p = quarry_malloc(30 << 20);
+    memset(p, 1, 30 << 20);
+    quarry_free(p);
+    return NULL;
+}
+
+Test(huge_cache, an_exiting_thread_unmaps_its_slot) {
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++)
+        pthread_create(&t[i], NULL, free_thirty_mib_and_exit, NULL);
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(huge_get_stats().cached, 0, "exited threads' slots still hold %zu bytes", huge_get_stats().cached);
+}
