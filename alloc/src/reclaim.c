@@ -60,8 +60,8 @@ static pthread_cond_t bg_wake;
 static bool bg_cond_ready;
 static bool bg_wanted;  /* under bg_mutex */
 static bool bg_running; /* under bg_mutex: a thread exists */
+static bool bg_starting; /* under bg_mutex: a thread is being made */
 static bool bg_read_option;
-static pthread_t bg_thread;
 
 static uint64_t interval_ms(void) {
     uint64_t ms = opt_decay_ms > 0 ? (uint64_t)opt_decay_ms >> 3 : 1000;
@@ -100,21 +100,34 @@ static void cond_init(void) {
     bg_cond_ready = true;
 }
 
-/* Under bg_mutex: a thread, if wanted and none runs. */
-static int start_locked(void) {
-    if (!bg_wanted || bg_running)
+/* Starts a thread if one is wanted and none runs or is starting. Called
+ * without bg_mutex: pthread_create allocates (the new thread's TLS), and
+ * that allocation may itself come back here. */
+static int start(void) {
+    pthread_mutex_lock(&bg_mutex);
+    if (bg_wanted && bg_running) /* turned off and on before it ended */
+        __atomic_store_n(&purge_by_background, true, __ATOMIC_RELAXED);
+    if (!bg_wanted || bg_running || bg_starting) {
+        pthread_mutex_unlock(&bg_mutex);
         return 0;
+    }
+    bg_starting = true;
     cond_init();
+    pthread_mutex_unlock(&bg_mutex);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int err = pthread_create(&bg_thread, &attr, background_main, NULL);
+    pthread_t thread;
+    int err = pthread_create(&thread, &attr, background_main, NULL);
     pthread_attr_destroy(&attr);
-    if (err != 0)
-        return EAGAIN;
-    bg_running = true;
-    __atomic_store_n(&purge_by_background, true, __ATOMIC_RELAXED);
-    return 0;
+    pthread_mutex_lock(&bg_mutex);
+    bg_starting = false;
+    if (err == 0) {
+        bg_running = true;
+        __atomic_store_n(&purge_by_background, true, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&bg_mutex);
+    return err == 0 ? 0 : EAGAIN;
 }
 
 void reclaim_background_poll(void) {
@@ -126,11 +139,9 @@ void reclaim_background_poll(void) {
         }
         pthread_mutex_unlock(&bg_mutex);
     }
-    if (__atomic_load_n(&bg_wanted, __ATOMIC_RELAXED) && !__atomic_load_n(&bg_running, __ATOMIC_RELAXED)) {
-        pthread_mutex_lock(&bg_mutex);
-        start_locked();
-        pthread_mutex_unlock(&bg_mutex);
-    }
+    if (__atomic_load_n(&bg_wanted, __ATOMIC_RELAXED) && !__atomic_load_n(&bg_running, __ATOMIC_RELAXED) &&
+        !__atomic_load_n(&bg_starting, __ATOMIC_RELAXED))
+        start();
 }
 
 bool purge_background_enabled(void) {
@@ -142,19 +153,22 @@ int purge_background_set(bool enable) {
     reclaim_background_poll();
     pthread_mutex_lock(&bg_mutex);
     bg_wanted = enable;
-    int err = 0;
-    if (enable) {
-        err = start_locked();
-        if (err != 0)
-            bg_wanted = false;
-    } else {
-        /* The thread ends at its next wake-up; the slow paths take the
-         * age steps over from now. */
+    if (!enable) {
+        /* The thread ends at once (woken); the slow paths take the age
+         * steps over from now. */
         __atomic_store_n(&purge_by_background, false, __ATOMIC_RELAXED);
         if (bg_running)
             pthread_cond_signal(&bg_wake);
     }
     pthread_mutex_unlock(&bg_mutex);
+    if (!enable)
+        return 0;
+    int err = start();
+    if (err != 0) {
+        pthread_mutex_lock(&bg_mutex);
+        bg_wanted = false;
+        pthread_mutex_unlock(&bg_mutex);
+    }
     return err;
 }
 
@@ -162,5 +176,6 @@ void reclaim_postfork_child(void) {
     pthread_mutex_init(&bg_mutex, NULL);
     bg_cond_ready = false;
     bg_running = false;
+    bg_starting = false;
     __atomic_store_n(&purge_by_background, false, __ATOMIC_RELAXED);
 }
