@@ -145,11 +145,9 @@ struct block {
     struct huge *huge;
 };
 
-/* Whether ptr sits in this thread's cache, freed: only blocks that carry
- * the free key are looked for. */
-static bool is_cached(const void *ptr, unsigned bin) {
-    return *(const uintptr_t *)ptr == tcache_free_key && tcache_holds(thread_tcache, bin, ptr);
-}
+/* Whether ptr sits in a thread cache, freed: cached blocks, and only
+ * they, carry the free key. */
+static ALWAYS_INLINE bool is_cached(const void *ptr) { return *(const uintptr_t *)ptr == tcache_free_key; }
 
 /* Finds what ptr is the start of, or aborts naming func. A small region's
  * liveness is checked here only when check_live is set: free checks it when
@@ -160,7 +158,7 @@ static void block_find(const void *ptr, const char *func, bool check_live, struc
         struct run *r = run_of_region(ptr);
         if (r != NULL) {
             if (check_live) {
-                if (bitmap_get_relaxed(r->bitmap, run_region_index(r, ptr)) || is_cached(ptr, r->cls))
+                if (bitmap_get_relaxed(r->bitmap, run_region_index(r, ptr)) || is_cached(ptr))
                     report_invalid_pointer(func, ptr);
             }
             b->kind = BLOCK_SMALL;
@@ -170,8 +168,7 @@ static void block_find(const void *ptr, const char *func, bool check_live, struc
         struct chunk *c = chunk_of(ptr);
         r = c->map[chunk_page(c, ptr)];
         if (r->kind == RUN_LARGE && r->base == ptr) {
-            if (check_live && r->npages <= (tcache_max_size >> LG_PAGE) &&
-                is_cached(ptr, tcache_large_bin(r->npages)))
+            if (check_live && r->npages <= (tcache_max_size >> LG_PAGE) && is_cached(ptr))
                 report_invalid_pointer(func, ptr);
             b->kind = BLOCK_LARGE;
             b->run = r;

@@ -36,6 +36,8 @@ void *large_malloc(struct arena *a, size_t size, size_t align, bool zero) {
         return NULL;
     if (zero && !zeroed)
         memset(r->base, 0, npages << LG_PAGE);
+    else if (!zeroed)
+        *(uintptr_t *)r->base = 0; /* a cached block's key may lie there (tcache.h) */
     return r->base;
 }
 

@@ -56,6 +56,18 @@ void report_invalid_pointer(const char *func, const void *ptr) {
     abort();
 }
 
+void report_corruption(const char *func, const char *what, const void *ptr) {
+    struct msg m = {.len = 0};
+    msg_str(&m, "quarry: ");
+    msg_str(&m, func);
+    msg_str(&m, "(): heap corruption: ");
+    msg_str(&m, what);
+    msg_str(&m, " at ");
+    msg_hex(&m, (uintptr_t)ptr);
+    msg_emit(&m);
+    abort();
+}
+
 void report_fatal(const char *what) {
     struct msg m = {.len = 0};
     msg_str(&m, "quarry: ");

@@ -19,6 +19,9 @@ void msg_emit(struct msg *m);
  * free of an interior or foreign pointer, or metadata that contradicts
  * itself. */
 NORETURN COLD void report_invalid_pointer(const char *func, const void *ptr);
+/* "quarry: <func>(): <what> 0x..." and abort(): heap corruption that the
+ * metadata shows (a block or a header overwritten). */
+NORETURN COLD void report_corruption(const char *func, const char *what, const void *ptr);
 /* Sets errno to ENOMEM and returns NULL; with opt_abort_on_error, says
  * "quarry: out of memory" and aborts instead. */
 COLD void *fail_enomem(void);

@@ -179,6 +179,11 @@ void *tcache_alloc_slow(size_t bin) {
         b->base[i] = b->base[j];
         b->base[j] = t;
     }
+    /* The filled blocks wait in the cache: they carry the key like freed
+     * ones, so that a stray free of one (by a thread that freed it twice,
+     * another thread's copy having come back through its arena) is seen. */
+    for (unsigned i = 0; i + 1 < got; i++)
+        *(uintptr_t *)b->base[i] = tc->free_key;
     b->top = b->base + got - 1;
     b->low_water = b->top;
     void *p = *b->top;
@@ -186,22 +191,8 @@ void *tcache_alloc_slow(size_t bin) {
     return p;
 }
 
-/* ptr carries the free key: it may have been freed already. It is a double
- * free if it sits in this cache, or if it already went back to its arena
- * (another thread's cache flushed it). A block in another live thread's
- * cache is not found here; it is caught when both copies are flushed. */
-static COLD void free_keyed(struct tcache *tc, size_t bin, void *ptr) {
-    if (tcache_holds(tc, bin, ptr))
-        report_invalid_pointer("free", ptr);
-    if (bin < NSMALL) {
-        if (bin_region_not_live(ptr, bin))
-            report_invalid_pointer("free", ptr);
-    } else {
-        struct chunk *c = chunk_of(ptr);
-        struct run *r = c->map[chunk_page(c, ptr)];
-        if (r->kind != RUN_LARGE || r->base != ptr)
-            report_invalid_pointer("free", ptr);
-    }
+void *tcache_alloc_unkeyed(const void *ptr) {
+    report_corruption("malloc", "freed block written after free (or freed twice with a write between)", ptr);
 }
 
 void tcache_free_slow(size_t bin, void *ptr) {
@@ -212,6 +203,9 @@ void tcache_free_slow(size_t bin, void *ptr) {
         if (tc == &tcache_initial)
             tc = &tcache_bypass; /* no memory for a cache: free directly */
     }
+    /* A keyed block sits in some thread's cache: freed already. */
+    if (*(uintptr_t *)ptr == tcache_free_key)
+        report_invalid_pointer("free", ptr);
     if (tc == &tcache_bypass || bin >= tc->nbins) {
         direct_deallocated += bin_size(bin);
         junk_on_free(ptr, bin_size(bin));
@@ -222,8 +216,6 @@ void tcache_free_slow(size_t bin, void *ptr) {
         return;
     }
     struct tcache_bin *b = &tc->bins[bin];
-    if (*(uintptr_t *)ptr == tc->free_key)
-        free_keyed(tc, bin, ptr);
     if (b->top == b->end)
         flush_oldest(tc, bin, tcache_bin_cap(b) - tcache_bin_cap(b) / 2);
     *(uintptr_t *)ptr = tc->free_key;
@@ -260,15 +252,6 @@ void tcache_flush(struct tcache *tc) {
         flush_oldest(tc, bin, tcache_bin_count(&tc->bins[bin]));
 }
 
-bool tcache_holds(const struct tcache *tc, size_t bin, const void *ptr) {
-    if (bin >= tc->nbins)
-        return false;
-    const struct tcache_bin *b = &tc->bins[bin];
-    for (void **it = b->base; it < b->top; it++)
-        if (*it == ptr)
-            return true;
-    return false;
-}
 
 void tcache_thread_exit(void) {
     huge_thread_exit();

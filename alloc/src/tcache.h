@@ -63,8 +63,10 @@ static ALWAYS_INLINE unsigned tcache_bin_count(const struct tcache_bin *b) { ret
 static ALWAYS_INLINE unsigned tcache_bin_cap(const struct tcache_bin *b) { return (unsigned)(b->end - b->base); }
 
 extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("initial-exec")));
-/* Written into a block when it enters a cache: a block freed again while it
- * is still cached carries it, and the slow path confirms by a scan. */
+/* Written into a block's first word whenever it enters a cache (a free or
+ * a fill) and cleared whenever it leaves for the program, so that no live
+ * block carries it: a free of a block that carries it is a double free,
+ * whichever thread's cache holds the first copy. */
 extern uintptr_t tcache_free_key;
 extern size_t tcache_max_size; /* largest size cached; 0 before start-up */
 /* Bytes of all live threads' caches (metadata in the statistics). */
@@ -77,8 +79,10 @@ void tcache_free_slow(size_t bin, void *ptr);
 void tcache_gc_step(struct tcache *tc);
 /* Gives every cached block back to its arena. */
 void tcache_flush(struct tcache *tc);
-/* Whether ptr sits in bin of cache tc (a scan: for slow paths only). */
-bool tcache_holds(const struct tcache *tc, size_t bin, const void *ptr);
+/* A block popped from a cache lost its key: reports it and aborts. Typed
+ * to return (it never does) so that the fast path can jump to it rather
+ * than call it, and keeps no stack frame of its own. */
+COLD void *tcache_alloc_unkeyed(const void *ptr);
 /* The thread is exiting: flush, free the cache, bypass from now on. */
 void tcache_thread_exit(void);
 
@@ -107,6 +111,11 @@ static ALWAYS_INLINE void *tcache_alloc(size_t bin) {
     if (top < b->low_water)
         b->low_water = top;
     void *p = *top;
+    /* Every cached block carries the key (frees and fills write it): one
+     * without it was written after it was freed, or freed twice with a
+     * write in between, and must not be handed out. */
+    if (unlikely(*(uintptr_t *)p != tc->free_key))
+        return tcache_alloc_unkeyed(p);
     *(uintptr_t *)p = 0; /* take the free key off */
     return p;
 }
@@ -126,8 +135,9 @@ static ALWAYS_INLINE void tcache_free(size_t bin, void *ptr) {
     struct tcache *tc = thread_tcache;
     struct tcache_bin *b = &tc->bins[bin];
     void **top = b->top;
-    /* A block that carries the key may already be cached: the slow path
-     * scans for it. Blocks are at least 8 bytes, so word 0 is ours. */
+    /* A block that carries the key is in a cache already, this thread's
+     * or another's: the slow path reports it. Blocks are at least 8 bytes,
+     * so word 0 is ours. */
     if (unlikely(top == b->end || *(uintptr_t *)ptr == tc->free_key)) {
         tcache_free_slow(bin, ptr);
         return;

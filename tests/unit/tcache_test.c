@@ -277,6 +277,68 @@ Test(tcache, double_frees_are_caught_in_and_after_the_cache) {
     assert_aborts_with(double_free_large_from_two_threads, NULL, "quarry: free(): invalid pointer 0x");
 }
 
+/* A use after free overwrites the key, then a second free: the block is in
+ * the stack twice, and the copy without its key is caught before it is
+ * handed out a second time. */
+static void double_free_after_a_write(void *arg) {
+    (void)arg;
+    uintptr_t *a = quarry_malloc(48);
+    quarry_free(a);
+    a[0] = 0x1234; /* written after free */
+    quarry_free(a);
+    void *b = quarry_malloc(48); /* the second copy, rekeyed by the second free */
+    void *c = quarry_malloc(48); /* the first: no key, caught */
+    (void)b;
+    (void)c;
+}
+
+static uintptr_t *handed_blocks[2];
+
+static void *allocate_once(void *arg) {
+    (void)arg;
+    void *p = quarry_malloc(48); /* fills this thread's cache: takes both, hands out the lower */
+    return p;
+}
+
+/* One thread frees a block twice; between the frees its cache flushed the
+ * block and another thread's refill took it into that thread's cache. */
+static void double_free_across_a_refill(void *arg) {
+    (void)arg;
+    handed_blocks[0] = quarry_malloc(48);
+    handed_blocks[1] = quarry_malloc(48);
+    quarry_free(handed_blocks[0]);
+    quarry_free(handed_blocks[1]);
+    tcache_flush(thread_tcache);
+    pthread_t t;
+    pthread_create(&t, NULL, allocate_once, NULL);
+    pthread_join(t, NULL);
+    quarry_free(handed_blocks[1]); /* sits in the other thread's cache */
+}
+
+static void *free_once(void *arg) {
+    quarry_free(arg);
+    return NULL;
+}
+
+/* Two live threads free the same block. */
+static void double_free_from_two_live_threads(void *arg) {
+    (void)arg;
+    void *a = quarry_malloc(48);
+    pthread_t t;
+    pthread_create(&t, NULL, free_once, a);
+    pthread_join(t, NULL);
+    quarry_free(a); /* the other thread's cache holds the first copy */
+}
+
+Test(tcache, double_frees_through_other_threads_and_writes_after_free_are_caught) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("the thread cache is off under valgrind");
+    assert_aborts_with(double_free_after_a_write, NULL,
+                       "quarry: malloc(): heap corruption: freed block written after free");
+    assert_aborts_with(double_free_across_a_refill, NULL, "quarry: free(): invalid pointer 0x");
+    assert_aborts_with(double_free_from_two_live_threads, NULL, "quarry: free(): invalid pointer 0x");
+}
+
 Test(tcache, fresh_blocks_do_not_carry_the_free_key) {
     void *p[64];
     for (int i = 0; i < 64; i++)
