@@ -16,11 +16,17 @@ void *base_alloc(size_t size) {
     lock_acquire(&base_lock);
     if ((size_t)(base_end - base_next) < size) {
         size_t block = size > BASE_BLOCK ? page_ceil(size) : BASE_BLOCK;
-        char *p = os_map(block);
+        /* A guard page at each end: the kernel may place the mapping right
+         * after or before user chunks, and an overflow must fault there
+         * rather than reach metadata. */
+        char *p = os_map(block + 2 * PAGE);
         if (p == NULL) {
             lock_release(&base_lock);
             return NULL;
         }
+        os_guard(p, PAGE);
+        os_guard(p + PAGE + block, PAGE);
+        p += PAGE;
         base_total += block;
         base_next = p;
         base_end = p + block;

@@ -171,7 +171,7 @@ bool bin_region_not_live(const void *p, unsigned cls) {
 
 void bin_free_batch(unsigned cls, void **items, unsigned n) {
     while (n > 0) {
-        struct arena *a = chunk_of(items[0])->arena;
+        struct arena *a = chunk_arena(chunk_of(items[0]), "free");
         struct bin *b = &a->bins[cls];
         struct run *emptied = NULL;
         unsigned deferred = 0;
@@ -179,7 +179,7 @@ void bin_free_batch(unsigned cls, void **items, unsigned n) {
         b->stats.nflushes++;
         for (unsigned i = 0; i < n; i++) {
             void *p = items[i];
-            if (chunk_of(p)->arena != a) {
+            if (chunk_arena(chunk_of(p), "free") != a) {
                 items[deferred++] = p;
                 continue;
             }

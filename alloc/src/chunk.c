@@ -4,7 +4,28 @@
 #include "os.h"
 #include "rtree.h"
 
+#include <sys/random.h>
+
+#include "report.h"
+
 struct run run_none;
+uintptr_t chunk_secret;
+
+void chunk_report_corrupt(const struct chunk *c, const char *func) {
+    report_corruption(func, "chunk header overwritten (an overflow from the memory before it?)", c);
+}
+
+/* The secret, made once: racing first chunks agree through the swap. */
+static void secret_init(void) {
+    if (__atomic_load_n(&chunk_secret, __ATOMIC_ACQUIRE) != 0)
+        return;
+    uintptr_t v;
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+        v = ((uintptr_t)&v * 0x9e3779b97f4a7c15ull) ^ 0x2545f4914f6cdd1dull;
+    v |= 1; /* never 0, the "not made yet" value */
+    uintptr_t expected = 0;
+    __atomic_compare_exchange_n(&chunk_secret, &expected, v, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
 
 /* Retained chunks, shared by all arenas (lock order: after the arena locks,
  * before huge_lock). They are not registered while retained, so a stray free
@@ -15,6 +36,8 @@ static struct chunk *retained;
 static size_t nretained;
 
 static void chunk_init(struct chunk *c, struct arena *a) {
+    secret_init();
+    c->cookie = chunk_secret ^ (uintptr_t)c;
     c->arena = a;
     c->nalloc_pages = 0;
     c->ndirty_pages = 0;

@@ -69,7 +69,14 @@ struct run {
     bitmap_t bitmap; /* RUN_SMALL: free regions */
 } __attribute__((aligned(16)));
 
+struct chunk;
+NORETURN COLD void chunk_report_corrupt(const struct chunk *c, const char *func);
+
 struct chunk {
+    /* chunk_secret ^ the chunk's address, first: an overflow off the end
+     * of the previous mapping reaches it before anything else, and the
+     * slow paths check it (chunk_arena()) before they trust the header. */
+    uintptr_t cookie;
     struct arena *arena;
     /* Under the arena lock: pages in allocated (or purging) runs, 0 when the
      * chunk is wholly free; pages in dirty free runs; the arena's list of
@@ -85,6 +92,18 @@ struct chunk {
 };
 
 _Static_assert(sizeof(struct chunk) <= CHUNK_HEADER_PAGES * PAGE, "chunk header too large");
+
+/* Per process, from getrandom at the first chunk. */
+extern uintptr_t chunk_secret;
+
+/* The arena that owns chunk c, after checking the header's cookie: a
+ * header that an overflow reached is reported as heap corruption (func
+ * names the entry point) and aborts. */
+static ALWAYS_INLINE struct arena *chunk_arena(const struct chunk *c, const char *func) {
+    if (unlikely(c->cookie != (chunk_secret ^ (uintptr_t)c)))
+        chunk_report_corrupt(c, func);
+    return c->arena;
+}
 
 /* What the page map holds for pages that belong to no run yet (and for the
  * header's own pages): a descriptor of kind RUN_UNUSED, so that readers need

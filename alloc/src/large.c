@@ -43,7 +43,7 @@ void *large_malloc(struct arena *a, size_t size, size_t align, bool zero) {
 
 void large_free(void *ptr, const char *func) {
     struct chunk *c = chunk_of(ptr);
-    struct arena *a = c->arena;
+    struct arena *a = chunk_arena(c, func);
     lock_acquire(&a->lock);
     struct run *r = c->map[chunk_page(c, ptr)];
     if (unlikely(r->kind != RUN_LARGE || r->base != ptr)) {
@@ -60,7 +60,7 @@ bool large_resize(struct run *r, size_t size) {
     size_t npages = page_ceil(size) >> LG_PAGE;
     if (npages == r->npages)
         return true;
-    struct arena *a = chunk_of(r->base)->arena;
+    struct arena *a = chunk_arena(chunk_of(r->base), "realloc");
     size_t old = r->npages;
     bool ok = true;
     lock_acquire(&a->lock);

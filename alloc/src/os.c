@@ -36,6 +36,8 @@ void *os_map_aligned(size_t size, size_t align) {
 
 void os_unmap(void *addr, size_t size) { munmap(addr, size); }
 
+void os_guard(void *addr, size_t size) { mprotect(addr, size, PROT_NONE); }
+
 bool os_purge(void *addr, size_t size) { return madvise(addr, size, MADV_DONTNEED) == 0; }
 
 bool os_purge_lazy(void *addr, size_t size) { return madvise(addr, size, MADV_FREE) == 0; }

@@ -11,6 +11,8 @@ void *os_map(size_t size);
  * >= PAGE); size is a multiple of PAGE. */
 void *os_map_aligned(size_t size, size_t align);
 void os_unmap(void *addr, size_t size);
+/* Makes a range inaccessible (a guard: touching it faults). */
+void os_guard(void *addr, size_t size);
 /* Gives the pages' memory back (MADV_DONTNEED): true when it did, and the
  * range now reads as zero; false when the kernel refused (locked pages,
  * mlockall), and the pages keep their contents. */

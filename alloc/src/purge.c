@@ -38,6 +38,8 @@ static size_t purge_pass(struct arena *a, size_t want, uint64_t cutoff) {
         next = r->lru_next;
         if (r->dirty_since > cutoff)
             continue;
+        if (chunk_arena(chunk_of(r->base), "free") != a)
+            report_corruption("free", "chunk header names another arena", chunk_of(r->base));
         arena_avail_remove(a, r);
         r->kind = RUN_PURGING;
         chunk_of(r->base)->nalloc_pages += r->npages;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bin.h"
+#include "helpers.h"
 #include "init.h"
 #include "quarry.h"
 #include "conf.h"
@@ -230,4 +231,21 @@ Test(huge, chunk_aligned_registered_and_resized_without_losing_contents) {
     if (q != p)
         cr_assert_null(rtree_get((uintptr_t)p), "old mapping still registered");
     cr_assert_null(rtree_get((uintptr_t)r), "freed huge block still registered");
+}
+
+/* An overflow that reaches a chunk header (its first word, as an 8-byte
+ * overflow off the end of the previous mapping would) is reported by the
+ * first slow path that trusts the header. */
+static void free_into_an_overwritten_chunk(void *arg) {
+    size_t size = (size_t)arg;
+    char *p = quarry_malloc(size);
+    *(uintptr_t *)chunk_of(p) ^= 0x5a5a; /* the bytes an overflow would write */
+    quarry_free(p);
+    quarry_ctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+}
+
+Test(chunks, an_overwritten_chunk_header_is_reported) {
+    const char *msg = "quarry: free(): heap corruption: chunk header overwritten";
+    assert_aborts_with(free_into_an_overwritten_chunk, (void *)(uintptr_t)48, msg);
+    assert_aborts_with(free_into_an_overwritten_chunk, (void *)(uintptr_t)(256 << 10), msg);
 }
