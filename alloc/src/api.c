@@ -107,12 +107,10 @@ void *quarry_calloc(size_t count, size_t size) {
 int quarry_posix_memalign(void **memptr, size_t alignment, size_t size) {
     if (unlikely(!is_pow2(alignment) || alignment < sizeof(void *)))
         return EINVAL;
-    int saved = errno;
+    /* As glibc: a failure returns ENOMEM and leaves it in errno too. */
     void *p = aligned_malloc(size, alignment);
-    if (unlikely(p == NULL)) {
-        errno = saved;
+    if (unlikely(p == NULL))
         return ENOMEM;
-    }
     *memptr = p;
     return 0;
 }

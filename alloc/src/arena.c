@@ -277,6 +277,14 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind) {
     }
 }
 
+void arena_release_spare(struct arena *a) {
+    struct chunk *c = a->spare;
+    if (c == NULL || c->nalloc_pages != 0 || c->ndirty_pages != 0 || opt_lg_dirty_mult < 0)
+        return;
+    a->spare = NULL;
+    arena_retire_chunk(a, c);
+}
+
 void arena_run_dalloc(struct arena *a, struct run *r) {
     struct chunk *c = chunk_of(r->base);
     c->nalloc_pages -= r->npages;

@@ -106,6 +106,10 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind);
 /* Under a->lock: takes free run r out of the free tree. */
 void arena_avail_remove(struct arena *a, struct run *r);
 
+/* Under a->lock: lets the spare chunk go too (retired like any other
+ * wholly free chunk) if it holds no dirty pages; for explicit purges and
+ * the retry after ENOMEM. */
+void arena_release_spare(struct arena *a);
 /* Under a->lock: makes sure a run split cannot run out of descriptors
  * (n of them); false when metadata memory cannot be had. */
 bool arena_desc_reserve(struct arena *a, unsigned n);

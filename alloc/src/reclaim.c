@@ -24,10 +24,12 @@ static size_t purge_arenas(unsigned which, bool decayed_only) {
             bin_release_spares(a);
         lock_acquire(&a->lock);
         uint64_t before = a->stats.purged;
-        if (decayed_only)
+        if (decayed_only) {
             purge_decayed(a);
-        else
+        } else {
             purge_all(a);
+            arena_release_spare(a);
+        }
         pages += (size_t)(a->stats.purged - before);
         lock_release(&a->lock);
     }

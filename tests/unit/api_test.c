@@ -349,3 +349,90 @@ Test(oom, every_entry_point_fails_with_enomem_and_recovers) {
     cr_assert(WIFEXITED(res.status), "child died: status 0x%x, stderr %s", res.status, res.err);
     cr_assert_eq(WEXITSTATUS(res.status), 0, "child failed at step %d", WEXITSTATUS(res.status));
 }
+
+/* Eight threads fill the address space up to a limit, free everything and
+ * stay alive; the main thread then asks for nearly the whole limit at once.
+ * The memory is free, only held by caches (threads' huge slots, dirty and
+ * spare runs, retained chunks): quarry must give it back and succeed. */
+enum { OOM_THREADS = 8 };
+static pthread_barrier_t oom_freed, oom_done;
+
+static void *fill_free_and_idle(void *arg) {
+    (void)arg;
+    enum { SMALL_N = 4096 };
+    static _Thread_local void *small[SMALL_N];
+    for (int i = 0; i < SMALL_N; i++)
+        small[i] = quarry_malloc(16 + (size_t)(i % 64) * 48);
+    void *large[16];
+    for (int i = 0; i < 16; i++)
+        large[i] = quarry_malloc((size_t)(i + 1) * 40000);
+    char *huge = quarry_malloc(24 << 20);
+    if (huge != NULL)
+        memset(huge, 1, 24 << 20);
+    for (int i = 0; i < SMALL_N; i++)
+        quarry_free(small[i]);
+    for (int i = 0; i < 16; i++)
+        quarry_free(large[i]);
+    quarry_free(huge);
+    pthread_barrier_wait(&oom_freed);
+    pthread_barrier_wait(&oom_done);
+    return NULL;
+}
+
+static void everything_freed_then_one_big_block(void *arg) {
+    (void)arg;
+    void *warm = quarry_malloc(100);
+    unsigned long vm_pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%lu", &vm_pages) != 1)
+        _exit(9);
+    fclose(f);
+    /* Thread stacks (8 MiB each) come out of the limit too. */
+    rlim_t headroom = (rlim_t)(OOM_THREADS * 8 + 256) << 20;
+    rlim_t limit = (rlim_t)vm_pages * 4096 + headroom;
+    struct rlimit rl = {limit, limit};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        _exit(10);
+    pthread_barrier_init(&oom_freed, NULL, OOM_THREADS + 1);
+    pthread_barrier_init(&oom_done, NULL, OOM_THREADS + 1);
+    pthread_t t[OOM_THREADS];
+    for (int i = 0; i < OOM_THREADS; i++)
+        if (pthread_create(&t[i], NULL, fill_free_and_idle, NULL) != 0)
+            _exit(11);
+    pthread_barrier_wait(&oom_freed);
+    /* 192 MiB sit in the threads' huge slots: without reclaiming them the
+     * limit leaves room for far less than this. */
+    void *big = quarry_malloc(200 << 20);
+    if (big == NULL)
+        _exit(12);
+    quarry_free(big);
+    pthread_barrier_wait(&oom_done);
+    for (int i = 0; i < OOM_THREADS; i++)
+        pthread_join(t[i], NULL);
+    quarry_free(warm);
+    _exit(0);
+}
+
+Test(oom, memory_freed_by_idle_threads_serves_a_big_request, .timeout = 120) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("valgrind manages the address space itself");
+    for (int run = 0; run < 40; run++) {
+        struct child_result res = run_in_child(everything_freed_then_one_big_block, NULL);
+        cr_assert(WIFEXITED(res.status), "run %d: child died: status 0x%x, stderr %s", run, res.status, res.err);
+        cr_assert_eq(WEXITSTATUS(res.status), 0, "run %d: child failed at step %d", run, WEXITSTATUS(res.status));
+    }
+}
+
+static void posix_memalign_failure_sets_errno(void *arg) {
+    (void)arg;
+    void *p;
+    errno = 0;
+    if (quarry_posix_memalign(&p, 64, SIZE_MAX / 2) != ENOMEM || errno != ENOMEM)
+        _exit(1);
+    _exit(0);
+}
+
+Test(oom, a_failing_posix_memalign_leaves_enomem_in_errno_as_glibc_does) {
+    struct child_result res = run_in_child(posix_memalign_failure_sets_errno, NULL);
+    cr_assert(WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0, "status 0x%x", res.status);
+}
