@@ -21,6 +21,7 @@
 #include "report.h"
 #include "rtree.h"
 #include "tcache.h"
+#include "vg.h"
 
 /* ---- allocation ------------------------------------------------------- */
 
@@ -145,7 +146,9 @@ struct block {
 
 /* Whether ptr sits in a thread cache, freed: cached blocks, and only
  * they, carry the free key. */
-static ALWAYS_INLINE bool is_cached(const void *ptr) { return *(const uintptr_t *)ptr == tcache_free_key; }
+static ALWAYS_INLINE bool is_cached(const void *ptr) {
+    return !vg_active && *(const uintptr_t *)ptr == tcache_free_key;
+}
 
 /* Finds what ptr is the start of, or aborts naming func. A small region's
  * liveness is checked here only when check_live is set: free checks it when

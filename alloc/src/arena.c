@@ -6,6 +6,7 @@
 #include "conf.h"
 #include "os.h"
 #include "report.h"
+#include "vg.h"
 
 #define DESC_BATCH 64
 
@@ -32,6 +33,7 @@ bool arena_desc_reserve(struct arena *a, unsigned n) {
     struct run *batch = base_alloc(DESC_BATCH * sizeof(struct run));
     if (batch == NULL)
         return false;
+    vg_metadata(batch, DESC_BATCH * sizeof(struct run));
     for (unsigned i = 0; i < DESC_BATCH; i++) {
         batch[i].link = a->pool;
         a->pool = &batch[i];

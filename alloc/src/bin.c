@@ -2,6 +2,7 @@
 
 #include "purge.h"
 #include "report.h"
+#include "vg.h"
 
 /* Under b->lock: takes up to n free regions of run r, lowest first, a
  * bitmap word at a time. */
@@ -92,7 +93,10 @@ static void give_runs_back(struct arena *a, struct run *list) {
 
 void *bin_malloc(struct arena *a, unsigned cls) {
     void *p;
-    return bin_fill(a, cls, &p, 1) == 1 ? p : NULL;
+    if (bin_fill(a, cls, &p, 1) != 1)
+        return NULL;
+    vg_alloc(p, class_size(cls), false);
+    return p;
 }
 
 unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {

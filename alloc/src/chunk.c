@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "report.h"
+#include "vg.h"
 
 struct run run_none;
 uintptr_t chunk_secret;
@@ -43,6 +44,7 @@ static void chunk_init(struct chunk *c, struct arena *a) {
     c->ndirty_pages = 0;
     for (size_t i = 0; i < CHUNK_NPAGES; i++)
         c->map[i] = &run_none;
+    vg_no_access(chunk_page_addr(c, CHUNK_HEADER_PAGES), CHUNK - CHUNK_HEADER_PAGES * PAGE);
     if (opt_thp != THP_DEFAULT)
         os_advise_hugepages(c, CHUNK, opt_thp == THP_ALWAYS);
 }

@@ -7,6 +7,7 @@
 #include "os.h"
 #include "purge.h"
 #include "rtree.h"
+#include "vg.h"
 
 lock_t huge_lock = LOCK_INITIALIZER;
 static struct huge *free_records; /* under huge_lock */
@@ -42,7 +43,10 @@ static struct huge *record_get(void) {
         free_records = h->next;
         return h;
     }
-    return base_alloc(sizeof(*h));
+    h = base_alloc(sizeof(*h));
+    if (h != NULL)
+        vg_metadata(h, sizeof(*h));
+    return h;
 }
 
 static void record_put(struct huge *h) {
@@ -205,6 +209,7 @@ static void *hand_out(struct huge *h, size_t size, bool zero, bool reused) {
     ADD(st_allocated, size);
     ADD(st_slack, h->mapped - size);
     ADD(st_nmalloc, 1);
+    vg_alloc(h->base, size, !reused);
     if (reused) {
         ADD(st_nreused, 1);
         if (zero)
@@ -293,6 +298,7 @@ void *huge_malloc(size_t size, size_t align, bool zero) {
 }
 
 void huge_free(struct huge *h) {
+    vg_free(h->base);
     rtree_set((uintptr_t)h->base, NULL);
     SUB(st_allocated, h->size);
     SUB(st_slack, h->mapped - h->size);
@@ -316,6 +322,7 @@ static bool resize_within(struct huge *h, size_t size) {
     if (size > h->mapped)
         return false;
     size_t old = h->size, old_mapped = h->mapped;
+    vg_resize(h->base, old, size);
     if (h->mapped > HUGE_SLACK_MAX * size) {
         os_unmap((char *)h->base + size, h->mapped - size);
         h->mapped = size;
@@ -344,9 +351,16 @@ void *huge_resize(struct huge *h, size_t size) {
     size = page_ceil(size);
     if (size > h->mapped) {
         size_t old_mapped = h->mapped;
+        void *old_base = h->base;
         if (!remap(h, size, true))
             return NULL;
         ADD(st_slack, h->mapped - old_mapped);
+        if (h->base != old_base) {
+            /* The pages moved, contents and all: the block is new to
+             * memcheck, defined up to its old size (not tracked further). */
+            vg_free(old_base);
+            vg_alloc(h->base, h->size, true);
+        }
     }
     resize_within(h, size);
     return h->base;

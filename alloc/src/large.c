@@ -4,6 +4,7 @@
 
 #include "purge.h"
 #include "report.h"
+#include "vg.h"
 
 /* Under a->lock: a large run of npages enters or leaves use. */
 static void stats_add(struct arena *a, size_t npages) {
@@ -34,9 +35,10 @@ void *large_malloc(struct arena *a, size_t size, size_t align, bool zero) {
     lock_release(&a->lock);
     if (r == NULL)
         return NULL;
+    vg_alloc(r->base, npages << LG_PAGE, zeroed);
     if (zero && !zeroed)
         memset(r->base, 0, npages << LG_PAGE);
-    else if (!zeroed)
+    else if (!zeroed && !vg_active)
         *(uintptr_t *)r->base = 0; /* a cached block's key may lie there (tcache.h) */
     return r->base;
 }
@@ -51,6 +53,7 @@ void large_free(void *ptr, const char *func) {
         report_invalid_pointer(func, ptr);
     }
     stats_sub(a, r->npages);
+    vg_free(ptr);
     arena_run_dalloc(a, r);
     purge_after_free(a);
     lock_release(&a->lock);
@@ -77,6 +80,7 @@ bool large_resize(struct run *r, size_t size) {
     if (ok) {
         stats_sub(a, old);
         stats_add(a, npages);
+        vg_resize(r->base, old << LG_PAGE, npages << LG_PAGE);
     }
     lock_release(&a->lock);
     return ok;

@@ -8,6 +8,7 @@
 #include "huge.h"
 #include "large.h"
 #include "reclaim.h"
+#include "vg.h"
 #include "init.h"
 #include "junk.h"
 #include "report.h"
@@ -38,6 +39,7 @@ static unsigned bin_cap(unsigned bin) {
 /* Called once, at start-up, under the init lock. */
 void tcache_boot(void) {
     tcache_max_size = opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max;
+    vg_boot();
     /* Random bytes of its own (not AT_RANDOM, which glibc's stack canary is
      * made from: the key is visible in freed and fresh blocks). Without
      * getrandom, an address-derived value still differs between runs
@@ -113,7 +115,8 @@ static void *alloc_uncached(size_t bin) {
     }
     if (p == NULL)
         return fail_enomem();
-    *(uintptr_t *)p = 0; /* a block once cached may still carry the free key */
+    if (!vg_active) /* (no block is keyed then, and the word stays undefined) */
+        *(uintptr_t *)p = 0; /* a block once cached may still carry the free key */
     direct_allocated += bin_size(bin);
     junk_on_alloc(p, bin_size(bin));
     return p;
@@ -203,16 +206,19 @@ void tcache_free_slow(size_t bin, void *ptr) {
         if (tc == &tcache_initial)
             tc = &tcache_bypass; /* no memory for a cache: free directly */
     }
-    /* A keyed block sits in some thread's cache: freed already. */
-    if (*(uintptr_t *)ptr == tcache_free_key)
+    /* A keyed block sits in some thread's cache: freed already. (Under
+     * memcheck no block is keyed, and the word may be undefined.) */
+    if (!vg_active && *(uintptr_t *)ptr == tcache_free_key)
         report_invalid_pointer("free", ptr);
     if (tc == &tcache_bypass || bin >= tc->nbins) {
         direct_deallocated += bin_size(bin);
         junk_on_free(ptr, bin_size(bin));
-        if (bin < NSMALL)
+        if (bin < NSMALL) {
+            vg_free(ptr);
             bin_free_batch(bin, &ptr, 1);
-        else
+        } else {
             large_free(ptr, "free");
+        }
         return;
     }
     struct tcache_bin *b = &tc->bins[bin];
