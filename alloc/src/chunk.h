@@ -48,25 +48,37 @@ struct run {
      * the arena's pool of unused descriptors, or a batch being handed from
      * one step to the next (runs to give back, runs being purged). */
     struct run *link;
-    /* RUN_FREE_DIRTY: the arena's dirty runs, oldest first (purge.c), and
-     * when the run became dirty (milliseconds, monotonic clock). */
-    struct run *lru_prev, *lru_next;
-    uint64_t dirty_since;
     char *base;
     uint32_t npages;
     uint8_t kind;
     uint8_t cls;     /* RUN_SMALL: size class */
     uint16_t nfree;  /* RUN_SMALL: free regions */
-    /* RUN_SMALL: the class's geometry that free() and malloc_usable_size()
-     * check pointers with, copied here so that they find it in the
-     * descriptor they have loaded anyway. */
-    uint32_t recip;         /* size_classes[cls].recip */
-    uint32_t regions_bytes; /* nregs * size */
-    /* 1 + floor((2^64 - 1) / size): for offsets below 2^32, offset is a
-     * multiple of the class size exactly when offset * div_magic (mod
-     * 2^64) is below div_magic (Lemire, Kaser, Kurz 2019). */
-    uint64_t div_magic;
-    bitmap_t bitmap; /* RUN_SMALL: free regions */
+    /* A run is small or free, never both: their fields share the space.
+     * (An unlocked reader that raced a small run's release reads garbage
+     * only for a pointer that was already invalid; the locked paths check
+     * the kind again.) */
+    union {
+        struct {
+            /* RUN_SMALL: the class's geometry that free() and
+             * malloc_usable_size() check pointers with, copied here so that
+             * they find it in the descriptor they have loaded anyway. */
+            uint32_t recip;         /* size_classes[cls].recip */
+            uint32_t regions_bytes; /* nregs * size */
+            /* 1 + floor((2^64 - 1) / size): for offsets below 2^32, offset
+             * is a multiple of the class size exactly when offset *
+             * div_magic (mod 2^64) is below div_magic (Lemire, Kaser, Kurz
+             * 2019). */
+            uint64_t div_magic;
+            bitmap_t bitmap; /* free regions */
+        };
+        struct {
+            /* RUN_FREE_DIRTY: the arena's dirty runs, oldest first
+             * (purge.c), and when the run became dirty (milliseconds,
+             * monotonic clock). */
+            struct run *lru_prev, *lru_next;
+            uint64_t dirty_since;
+        };
+    };
 } __attribute__((aligned(16)));
 
 struct chunk;
