@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace qb {
@@ -40,6 +41,8 @@ void batch(benchmark::State& st, size_t n, Order order) {
   const std::vector<size_t> sizes = mixed_small_sizes(n, kSeedSizes);
   const std::vector<size_t> order_idx = free_order(n, order);
   std::vector<void*> blocks(n);
+  UsageProbe probe;
+  probe.start();
   for (auto _ : st) {
     for (size_t i = 0; i < n; ++i) {
       void* p = std::malloc(sizes[i]);
@@ -50,6 +53,7 @@ void batch(benchmark::State& st, size_t n, Order order) {
     benchmark::ClobberMemory();
   }
   // One item = one block allocated and freed.
+  probe.finish(st, st.iterations() * static_cast<int64_t>(n));
   st.SetItemsProcessed(st.iterations() * static_cast<int64_t>(n));
 }
 

@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "threads.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace qb {
@@ -36,6 +37,10 @@ void churn(benchmark::State& st) {
     use_block(live[i]);
   }
 
+  // Process-wide counts, taken by thread 0 for all threads (the library
+  // starts and stops every thread's loop at one barrier); see usage.h.
+  UsageProbe probe;
+  if (st.thread_index() == 0) probe.start();
   size_t k = 0;
   for (auto _ : st) {
     const Step& s = script[k++ & (kScript - 1)];
@@ -44,6 +49,8 @@ void churn(benchmark::State& st) {
     use_block(p);
     live[s.slot] = p;
   }
+  if (st.thread_index() == 0)
+    probe.finish(st, st.iterations() * st.threads());
   for (void* p : live) std::free(p);
   // One item = one free + one malloc. Items are summed over threads and
   // divided by wall time, so items_per_second is total throughput.

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <utility>
 
 namespace qb {
 
@@ -30,6 +32,22 @@ std::vector<size_t> mixed_small_sizes(size_t n, uint64_t seed) {
   return sizes;
 }
 
+std::vector<size_t> log_uniform_sizes(size_t n, size_t lo, size_t hi,
+                                      uint64_t seed) {
+  Rng rng(seed);
+  std::vector<size_t> sizes(n);
+  for (auto& s : sizes) s = log_uniform_size(rng, lo, hi);
+  return sizes;
+}
+
+std::vector<uint32_t> shuffled_indices(size_t n, uint64_t seed) {
+  std::vector<uint32_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = static_cast<uint32_t>(i);
+  Rng rng(seed);
+  for (size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[rng.below(i)]);
+  return idx;
+}
+
 size_t page_size() {
   static const size_t ps = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   return ps;
@@ -41,6 +59,12 @@ void touch_pages(void* p, size_t size) {
   for (size_t off = 0; off < size; off += ps) c[off] = 1;
   if (size) c[size - 1] = 1;
   benchmark::ClobberMemory();
+}
+
+void* malloc_touched(size_t size) {
+  void* p = std::malloc(size);
+  if (p) touch_pages(p, size);
+  return p;
 }
 
 size_t current_rss_bytes() {

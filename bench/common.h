@@ -61,10 +61,25 @@ size_t mixed_small_size(Rng& rng);
 // timed loop so the RNG does not show up in the measurement.
 std::vector<size_t> mixed_small_sizes(size_t n, uint64_t seed);
 
+// n sizes from log_uniform_size(lo, hi) under `seed`, precomputed outside
+// the timed loop.
+std::vector<size_t> log_uniform_sizes(size_t n, size_t lo, size_t hi,
+                                      uint64_t seed);
+
+// A permutation of [0, n) from `seed` (Fisher-Yates with our Rng: the
+// algorithm behind std::shuffle is unspecified, so its order could differ
+// between standard libraries).
+std::vector<uint32_t> shuffled_indices(size_t n, uint64_t seed);
+
 // Touch one byte in every page of [p, p+size): forces the kernel to back the
 // block so allocators that hand out untouched mmap memory pay the same page
 // faults as those that recycle.
 void touch_pages(void* p, size_t size);
+
+// malloc, then touch_pages: the cross-thread workloads write every page of
+// every block so that an allocator that hands out untouched memory pays its
+// page faults inside the measurement, as a real program would.
+void* malloc_touched(size_t size);
 
 // Current resident set size of this process in bytes, from /proc/self/statm.
 size_t current_rss_bytes();

@@ -131,6 +131,11 @@ def ns_per_op(bench):
 
 
 RSS_COUNTERS = ("rss_peak", "rss_end", "rss_after_free", "live_bytes")
+# Process-wide resource use of the timed loop (bench/usage.h): CPU time and
+# system time per operation, page faults per 1000 operations, and the loop's
+# RSS high-water mark.
+USAGE_COUNTERS = ("cpu_ns_op", "sys_ns_op", "minflt_kop", "majflt_kop",
+                  "rss_hwm")
 
 
 def parse_benchmark_json(doc):
@@ -149,11 +154,67 @@ def parse_benchmark_json(doc):
             out[name] = {"time": err}
             continue
         entry = {"time": {"status": OK, "value": ns_per_op(b)}}
-        for c in RSS_COUNTERS:
+        for c in RSS_COUNTERS + USAGE_COUNTERS:
             if c in b:
                 entry[c] = {"status": OK, "value": float(b[c])}
         out[name] = entry
     return out
+
+
+# ------------------------------------------------------ parsing strace logs
+
+# System calls through which allocators get and return memory; the syscall
+# pass traces these (plus write, for the markers) and nothing else.
+STRACE_CALLS = ("madvise", "munmap", "mmap", "mremap")
+
+_STRACE_LINE = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((.*)$")
+_MARK_START = re.compile(r'^-1, "qb:start')
+_MARK_END = re.compile(r'^-1, "qb:end (\d+)')
+
+
+def parse_strace_log(text):
+    """System calls made inside the last marked timed loop of a quarry-bench
+    run under `strace -f -o FILE` (run with --syscall-markers).
+
+    quarry-bench writes "qb:start" and "qb:end OPS" to fd -1 around each
+    timed loop; the last pair is the run the benchmark library reports.
+    A call that strace splits into "<unfinished ...>" and "<... resumed>"
+    lines is counted once, at its start. Returns {"ops": OPS, "calls":
+    {name: count}} (every name in STRACE_CALLS present), or None when the
+    log has no complete start/end pair.
+
+    >>> log = "\\n".join([
+    ...     '7 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, -1, 0) = 0x1',
+    ...     '7 write(-1, "qb:start\\\\n", 9) = -1 EBADF',
+    ...     '8 madvise(0x1, 4096, MADV_DONTNEED <unfinished ...>',
+    ...     '7 munmap(0x2, 8192) = 0',
+    ...     '8 <... madvise resumed>) = 0',
+    ...     '7 write(-1, "qb:end 1000\\\\n", 12) = -1 EBADF',
+    ...     '8 madvise(0x1, 4096, MADV_DONTNEED) = 0'])
+    >>> r = parse_strace_log(log)
+    >>> c = r["calls"]
+    >>> r["ops"], c["madvise"], c["munmap"], c["mmap"]
+    (1000, 1, 1, 0)
+    """
+    result = None
+    counts = None
+    for line in text.splitlines():
+        m = _STRACE_LINE.match(line)
+        if not m:
+            continue  # "<... resumed>", "+++ exited", "--- SIG..." lines
+        call, rest = m.groups()
+        if call == "write":
+            if _MARK_START.match(rest):
+                counts = dict.fromkeys(STRACE_CALLS, 0)
+                continue
+            end = _MARK_END.match(rest)
+            if end and counts is not None:
+                result = {"ops": int(end.group(1)), "calls": counts}
+                counts = None
+            continue
+        if counts is not None and call in counts:
+            counts[call] += 1
+    return result
 
 
 # ------------------------------------------------------------- statistics
@@ -222,6 +283,26 @@ def ratio(a, b):
     return a.value / b.value
 
 
+def rate_cell(per_op, time_cell):
+    """Events per second of benchmark time: a per-operation count (Cell)
+    times the operations per second of the timing rounds (from a ns/op
+    Cell). Counting under strace slows the run down, so its own duration
+    would understate the rate; the count per operation does not change.
+
+    >>> rate_cell(Cell("ok", 0.5, 1, 1), Cell("ok", 100.0, 3, 3))
+    Cell(status='ok', value=5000000.0, n_ok=1, n_total=1)
+    >>> rate_cell(Cell("ok", 0.5, 1, 1), Cell("crash", None, 0, 3)).status
+    'crash'
+    """
+    if per_op.status != OK:
+        return per_op
+    if time_cell.status != OK or not time_cell.value:
+        status = time_cell.status if time_cell.status != OK else "missing"
+        return Cell(status, None, 0, per_op.n_total)
+    return Cell(OK, per_op.value * 1e9 / time_cell.value, per_op.n_ok,
+                per_op.n_total)
+
+
 # ------------------------------------------------------------- formatting
 
 
@@ -271,9 +352,22 @@ def format_ratio(r):
     return f"{r:.1f}" if r < 100 else f"{r:.0f}"
 
 
+def format_rate(v):
+    """A count per second or per 1000 operations: whole numbers when large,
+    three significant digits when small.
+
+    >>> [format_rate(x) for x in (0, 0.01234, 5.5, 1234.4, 1234567.0)]
+    ['0', '0.0123', '5.50', '1,234', '1,234,567']
+    """
+    if v >= 1000:
+        return f"{v:,.0f}"
+    return _sig3(v)
+
+
 FORMATTERS = {
     "time": format_time,
     "bytes": format_bytes,
+    "rate": format_rate,
     "count": lambda v: f"{v:,.0f}",
     "instr": lambda v: f"{v:.1f}",
     "ratio": format_ratio,
@@ -340,8 +434,10 @@ def build_table(rows, allocators, subject):
     }
 
 
-def render_markdown(table, kind, row_header):
-    """A built table as a Markdown table string."""
+def render_markdown(table, kind, row_header, with_geomean=True):
+    """A built table as a Markdown table string. with_geomean=False leaves
+    out the geometric-mean row, which means nothing for counts that are
+    often zero (faults, system calls)."""
     allocs = table["allocators"]
     subject = table["subject"]
     others = [a for a in allocs if a != subject] if subject else []
@@ -352,6 +448,8 @@ def render_markdown(table, kind, row_header):
         cells = [format_cell(r["cells"][a], kind) for a in allocs]
         ratios = [format_ratio(r["ratios"].get(o)) for o in others]
         lines.append("| " + " | ".join([r["label"]] + cells + ratios) + " |")
+    if not with_geomean:
+        return "\n".join(lines)
     fmt = FORMATTERS[kind]
     gm = table["geomean"]
     n_rows = len(table["rows"])
@@ -404,3 +502,58 @@ def scaling_rows(time_cells, allocators):
                             if a in base and a in cells else None
                             for a in allocators}))
     return rows
+
+
+def render_versus(rows, subject, versus, columns):
+    """A compact Markdown table of `subject` against a few allocators.
+
+    rows: [(label, {metric: {alloc: Cell}})]. columns: [(metric, title,
+    how, kind)] where how is "ratio" (one column per allocator in versus:
+    subject / it, with a geometric-mean row) or "values" (one column with
+    the subject's value and then each versus allocator's, joined by " / ",
+    formatted as `kind`).
+
+    >>> c = lambda v: Cell("ok", v, 3, 3)
+    >>> rows = [("w", {"t": {"q": c(2.0), "j": c(4.0)},
+    ...                "f": {"q": c(1.0), "j": c(3.0)}})]
+    >>> print(render_versus(rows, "q", ["j"], [("t", "wall", "ratio", "time"),
+    ...                                     ("f", "faults", "values", "rate")]))
+    | workload | wall q/j | faults q / j |
+    |---|---:|---:|
+    | w | 0.50 | 1.00 / 3.00 |
+    | **geomean** | **0.50** |  |
+    """
+    head = ["workload"]
+    for metric, title, how, _ in columns:
+        if how == "ratio":
+            head += [f"{title} {subject}/{v}" for v in versus]
+        else:
+            head.append(f"{title} " + " / ".join([subject] + list(versus)))
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    ratios = {}  # (metric, versus) -> [ratio per row]
+    missing = Cell("missing", None, 0, 0)
+    for label, metrics in rows:
+        out = [label]
+        for metric, _, how, kind in columns:
+            cells = metrics.get(metric, {})
+            if how == "ratio":
+                for v in versus:
+                    r = ratio(cells.get(subject, missing),
+                              cells.get(v, missing))
+                    ratios.setdefault((metric, v), []).append(r)
+                    out.append(format_ratio(r))
+            else:
+                out.append(" / ".join(format_cell(cells.get(a, missing), kind)
+                                      for a in [subject] + list(versus)))
+        lines.append("| " + " | ".join(out) + " |")
+    gm = ["**geomean**"]
+    for metric, _, how, _ in columns:
+        if how == "ratio":
+            for v in versus:
+                g = geomean(ratios.get((metric, v), []))
+                gm.append(f"**{format_ratio(g)}**" if g else "-")
+        else:
+            gm.append("")
+    lines.append("| " + " | ".join(gm) + " |")
+    return "\n".join(lines)

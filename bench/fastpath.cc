@@ -5,6 +5,7 @@
 #include <new>
 
 #include "common.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace qb {
@@ -31,6 +32,8 @@ constexpr size_t kLargeSizes[] = {4 << 10,  8 << 10,  12 << 10, 16 << 10,
 constexpr size_t kNewSizes[] = {16, 64, 256, 1024, 4096};
 
 void malloc_free_pair(benchmark::State& st, size_t size) {
+  UsageProbe probe;
+  probe.start();
   for (auto _ : st) {
     void* p = std::malloc(size);
     if (!p) {
@@ -40,15 +43,19 @@ void malloc_free_pair(benchmark::State& st, size_t size) {
     use_block(p);
     std::free(p);
   }
+  probe.finish(st, st.iterations());
   st.SetItemsProcessed(st.iterations());
 }
 
 void new_delete_pair(benchmark::State& st, size_t size) {
+  UsageProbe probe;
+  probe.start();
   for (auto _ : st) {
     void* p = ::operator new(size);
     use_block(p);
     ::operator delete(p, size);
   }
+  probe.finish(st, st.iterations());
   st.SetItemsProcessed(st.iterations());
 }
 

@@ -17,6 +17,7 @@
 #include <functional>
 
 #include "common.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace qb {
@@ -128,6 +129,8 @@ void fragmentation(benchmark::State& st, const Variant& v) {
   size_t rss_start = 0, rss_peak = 0, rss_end = 0, live_end = 0,
          rss_after = 0;
   int64_t ops = 0;
+  UsageProbe probe;
+  probe.start();
   for (auto _ : st) {
     Store s;
     s.entries = entries;
@@ -155,6 +158,7 @@ void fragmentation(benchmark::State& st, const Variant& v) {
     rss_peak = s.rss_peak;
     ops += s.ops;
   }
+  probe.finish(st, ops);
   munmap(entries, capacity * sizeof(Entry));
   st.SetItemsProcessed(ops);  // one item = one malloc or one free
   st.counters["rss_start"] = static_cast<double>(rss_start);

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "common.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace qb {
@@ -26,6 +27,8 @@ void huge_touch(benchmark::State& st) {
     s = rng.between(size_t{5} << 20, size_t{25} << 20);
     bytes_per_iteration += static_cast<int64_t>(s);
   }
+  UsageProbe probe;
+  probe.start();
   for (auto _ : st) {
     for (size_t size : sizes) {
       void* p = std::malloc(size);
@@ -38,6 +41,7 @@ void huge_touch(benchmark::State& st) {
     }
   }
   // One item = one huge block allocated, fully touched and freed.
+  probe.finish(st, st.iterations() * static_cast<int64_t>(kBlocksPerIteration));
   st.SetItemsProcessed(st.iterations() *
                        static_cast<int64_t>(kBlocksPerIteration));
   st.SetBytesProcessed(st.iterations() * bytes_per_iteration);

@@ -12,12 +12,15 @@
 #include <cstdlib>
 
 #include "common.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace qb {
 namespace {
 
 void calloc_touch(benchmark::State& st, size_t size) {
+  UsageProbe probe;
+  probe.start();
   for (auto _ : st) {
     void* p = std::calloc(1, size);
     if (!p) {
@@ -27,6 +30,7 @@ void calloc_touch(benchmark::State& st, size_t size) {
     touch_pages(p, size);
     std::free(p);
   }
+  probe.finish(st, st.iterations());
   st.SetItemsProcessed(st.iterations());
   st.SetBytesProcessed(st.iterations() * static_cast<int64_t>(size));
 }
@@ -38,6 +42,8 @@ enum class AlignApi { kAlignedAlloc, kPosixMemalign };
 // actually request at those alignments.
 void aligned(benchmark::State& st, AlignApi api, size_t align) {
   const size_t size = align < 64 ? 64 : align;
+  UsageProbe probe;
+  probe.start();
   for (auto _ : st) {
     void* p = nullptr;
     if (api == AlignApi::kAlignedAlloc) {
@@ -53,6 +59,7 @@ void aligned(benchmark::State& st, AlignApi api, size_t align) {
     use_block(p);
     std::free(p);
   }
+  probe.finish(st, st.iterations());
   st.SetItemsProcessed(st.iterations());
 }
 

@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "threads.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace qb {
@@ -44,6 +45,9 @@ void larson(benchmark::State& st) {
     }
   }
 
+  // Process-wide counts, taken by thread 0 for all threads; see usage.h.
+  UsageProbe probe;
+  if (st.thread_index() == 0) probe.start();
   size_t k = 0;
   for (auto _ : st) {
     const Step& s = script[k++ & (kScript - 1)];
@@ -54,6 +58,8 @@ void larson(benchmark::State& st) {
     void* old = g_pool[s.slot].exchange(p, std::memory_order_acq_rel);
     std::free(old);
   }
+  if (st.thread_index() == 0)
+    probe.finish(st, st.iterations() * st.threads());
   st.SetItemsProcessed(st.iterations());
 
   // The stop barrier has been passed by every thread once the loop ends, so

@@ -9,6 +9,8 @@
 //   quarry-bench [--benchmark_* flags]   Google Benchmark workloads
 //     --report-peak-rss                  also print this process's peak RSS
 //                                        to stderr at exit (for bench/compare)
+//     --syscall-markers                  mark each timed loop's start and end
+//                                        for an strace log (see usage.cc)
 //   quarry-bench --pairs SIZE COUNT      fixed-length loop for callgrind
 #include <dlfcn.h>
 
@@ -19,6 +21,7 @@
 
 #include "common.h"
 #include "pairs_mode.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace {
@@ -33,23 +36,6 @@ std::string malloc_provider() {
   if (dladdr(reinterpret_cast<void*>(fn), &info) && info.dli_fname)
     return info.dli_fname;
   return "unknown";
-}
-
-// Peak RSS of this process (VmHWM, in bytes), or 0 if unknown.
-//
-// Why not let the runner use wait4()'s ru_maxrss: Linux carries the
-// high-water mark across execve, so a child forked from a 20 MiB Python
-// runner reports at least 20 MiB whatever it did itself. VmHWM belongs to
-// the address space created by exec, so it is this program's own peak.
-size_t peak_rss_bytes() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  unsigned long long kib = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmHWM: %llu kB", &kib) == 1) break;
-  std::fclose(f);
-  return static_cast<size_t>(kib) * 1024;
 }
 
 }  // namespace
@@ -67,20 +53,28 @@ int main(int argc, char** argv) {
   qb::register_fragmentation();
   qb::register_large();
   qb::register_huge();
+  qb::register_xbatch();
+  qb::register_xprodcons();
+  qb::register_xlife();
+  qb::register_xshuffle();
 
   benchmark::AddCustomContext("malloc_provider", malloc_provider());
   const char* preload = std::getenv("LD_PRELOAD");
   benchmark::AddCustomContext("ld_preload", preload ? preload : "");
 
-  // Our own flag, removed before the benchmark library sees (and rejects) it.
+  // Our own flags, removed before the benchmark library sees (and rejects)
+  // them.
   bool report_peak_rss = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--report-peak-rss") == 0) {
+    if (std::strcmp(argv[i], "--report-peak-rss") == 0)
       report_peak_rss = true;
-      for (int j = i; j < argc; ++j) argv[j] = argv[j + 1];
-      --argc;
-      --i;
-    }
+    else if (std::strcmp(argv[i], "--syscall-markers") == 0)
+      qb::set_syscall_markers(true);
+    else
+      continue;
+    for (int j = i; j < argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+    --i;
   }
 
   benchmark::Initialize(&argc, argv);
@@ -89,6 +83,6 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   if (report_peak_rss)
     std::fprintf(stderr, "quarry-bench: peak_rss_bytes=%zu\n",
-                 peak_rss_bytes());
+                 qb::process_peak_rss());
   return 0;
 }

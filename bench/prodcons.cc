@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "spsc_ring.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace qb {
@@ -27,6 +28,9 @@ void prodcons(benchmark::State& st) {
   Backoff backoff;
   size_t i = 0;
   if (st.thread_index() == 0) {
+    // Process-wide counts, taken on one thread; see usage.h.
+    UsageProbe probe;
+    probe.start();
     for (auto _ : st) {
       void* p = std::malloc(sizes[i++ & 4095]);
       use_block(p);
@@ -35,6 +39,7 @@ void prodcons(benchmark::State& st) {
     }
     // Both threads run the same iteration count, so counting on one side
     // only gives pairs per second for the whole benchmark.
+    probe.finish(st, st.iterations());
     st.SetItemsProcessed(st.iterations());
   } else {
     for (auto _ : st) {

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "common.h"
+#include "usage.h"
 #include "workloads.h"
 
 namespace qb {
@@ -14,6 +15,8 @@ constexpr size_t kTarget = 1 << 20;
 
 void realloc_grow(benchmark::State& st, bool doubling) {
   int64_t reallocs = 0;
+  UsageProbe probe;
+  probe.start();
   for (auto _ : st) {
     size_t size = 16;
     char* p = static_cast<char*>(std::malloc(size));
@@ -37,6 +40,7 @@ void realloc_grow(benchmark::State& st, bool doubling) {
     benchmark::ClobberMemory();
   }
   // One item = one realloc call.
+  probe.finish(st, reallocs);
   st.SetItemsProcessed(reallocs);
 }
 

@@ -21,6 +21,8 @@ sys.path.insert(0, HERE)
 
 import compare_chart as chart  # noqa: E402
 import compare_core as core  # noqa: E402
+import compare_strace as strace  # noqa: E402
+import compare_usage as usage  # noqa: E402
 
 
 def load_compare_script():
@@ -161,6 +163,168 @@ class ParseTest(unittest.TestCase):
         self.assertFalse(re.search(flt, "pair/malloc/160"))
 
 
+class UsageParseTest(unittest.TestCase):
+    def test_usage_counters_become_metrics(self):
+        doc = {"benchmarks": [
+            {"name": "xlife/2/real_time", "run_type": "iteration",
+             "real_time": 5.0, "time_unit": "ms", "items_per_second": 1e7,
+             "cpu_ns_op": 180.0, "sys_ns_op": 20.0, "minflt_kop": 3.5,
+             "majflt_kop": 0.0, "rss_hwm": 5e7}]}
+        got = core.parse_benchmark_json(doc)["xlife/2/real_time"]
+        self.assertEqual(got["time"]["value"], 100.0)
+        self.assertEqual(got["cpu_ns_op"], ok(180.0))
+        self.assertEqual(got["minflt_kop"], ok(3.5))
+        self.assertEqual(got["rss_hwm"], ok(5e7))
+
+
+class StraceTest(unittest.TestCase):
+    START = '100 write(-1, "qb:start\\n", 9) = -1 EBADF (Bad file descriptor)'
+
+    @staticmethod
+    def end(ops):
+        return f'100 write(-1, "qb:end {ops}\\n", 12) = -1 EBADF'
+
+    def test_no_complete_pair(self):
+        self.assertIsNone(core.parse_strace_log(""))
+        self.assertIsNone(core.parse_strace_log(
+            self.START + "\n100 madvise(0x1, 4096, MADV_DONTNEED) = 0"))
+        self.assertIsNone(core.parse_strace_log(self.end(5)))
+
+    def test_last_pair_counts(self):
+        log = "\n".join([
+            self.START, "100 madvise(0x1, 1, MADV_FREE) = 0", self.end(10),
+            "100 munmap(0x2, 4096) = 0",
+            self.START,
+            "[pid   101] madvise(0x1, 1, MADV_DONTNEED) = 0",
+            "101 mmap(NULL, 4194304, PROT_READ|PROT_WRITE, "
+            "MAP_PRIVATE|MAP_ANONYMOUS, -1, 0 <unfinished ...>",
+            "100 write(1, \"x\", 1) = 1",
+            "101 <... mmap resumed>) = 0x7f0000000000",
+            "102 mremap(0x1, 8192, 16384, MREMAP_MAYMOVE) = 0x3",
+            "+++ exited with 0 +++",
+            self.end(20)])
+        r = core.parse_strace_log(log)
+        self.assertEqual(r["ops"], 20)
+        self.assertEqual(r["calls"], {"madvise": 1, "munmap": 0, "mmap": 1,
+                                      "mremap": 1})
+
+    def test_rate(self):
+        c = core.rate_cell(core.Cell("ok", 2.0, 1, 1),
+                           core.Cell("ok", 1e9, 3, 3))
+        self.assertEqual(c.value, 2.0)  # 2 per op at one op per second
+        self.assertEqual(core.rate_cell(core.Cell("timeout", None, 0, 1),
+                                        core.Cell("ok", 1.0, 3, 3)).status,
+                         "timeout")
+
+
+class UsageReportTest(unittest.TestCase):
+    NAMES = ["glibc", "jemalloc", "mimalloc", "quarry"]
+    ORDER = ["pair/malloc/16", "xlife/2/real_time", "xshuffle/100000"]
+
+    def setUp(self):
+        data = {}
+        for i, a in enumerate(self.NAMES, 1):
+            for b in self.ORDER:
+                data[(a, b, "time")] = [ok(10.0 * i)]
+                data[(a, b, "cpu_ns_op")] = [ok(12.0 * i)]
+                # glibc faults nowhere; the others only in pair/.
+                data[(a, b, "minflt_kop")] = [ok(
+                    0.5 * (i - 1) if b.startswith("pair") else 0.0)]
+            data[(a, "xlife/2/real_time", "madvise_op")] = [ok(0.01 * i)]
+            data[(a, "xlife/2/real_time", "mremap_op")] = [ok(0.0)]
+            data[(a, "xlife/2/real_time", "peak_rss")] = [ok(2.0**20 * i)]
+        self.get = lambda a, k, m: data.get((a, k, m), [])
+
+    def test_usage_sections_skip_cross_families(self):
+        md, js = usage.usage_sections(self.get, self.ORDER, self.NAMES,
+                                      "quarry", 3, {"xlife", "xshuffle"})
+        text = "\n".join(md)
+        self.assertIn("| pair/malloc/16 | 12.0 ns |", text)
+        self.assertNotIn("xlife", text)
+        self.assertEqual(len(js["cpu_ns_per_op"]["rows"]), 1)
+        # Fault counts get no geometric mean (glibc's are zero).
+        self.assertNotIn("geomean", text.split("Minor page faults")[1])
+        self.assertIn("| pair/malloc/16 | 0 | 0.500 |", text)
+
+    def test_fault_table_left_out_when_nothing_faulted(self):
+        md, js = usage.usage_sections(self.get, self.ORDER, self.NAMES,
+                                      "quarry", 3, {"pair"})
+        self.assertNotIn("Minor page faults", "\n".join(md))
+        self.assertIsNone(js["minflt_per_kop"])
+
+    def test_cross_section(self):
+        md, js = usage.cross_section(
+            self.get, self.ORDER, {}, self.NAMES, "quarry", 3,
+            ("xlife", "xshuffle"))
+        text = "\n".join(md)
+        lines = text.splitlines()
+        self.assertIn("### quarry against jemalloc and mimalloc", text)
+        head = [ln for ln in lines if ln.startswith("| workload | wall")]
+        self.assertEqual(head[0].count("|"), 10)  # 9 columns
+        # quarry is allocator 4, jemalloc 2, mimalloc 3.
+        row = [ln for ln in lines if ln.startswith("| xlife/2 | 2.00")]
+        self.assertEqual(row[0].split(" | ")[1:5],
+                         ["2.00", "1.33", "2.00", "1.33"])
+        # madvise per second: 0.04 per op at 40 ns per op for quarry.
+        self.assertIn("| xlife/2 madvise | 1,000,000 |", text)
+        self.assertNotIn("mremap", text)  # zero for every allocator
+        self.assertAlmostEqual(
+            js["syscalls_per_op"]["xlife/2"]["madvise"]["quarry"], 0.04)
+        self.assertIsNone(js["syscalls_per_op"]["xshuffle/100000"]
+                          ["madvise"]["quarry"])
+
+    def test_cross_section_note_and_absence(self):
+        md, _ = usage.cross_section(self.get, self.ORDER, {}, self.NAMES,
+                                    "quarry", 3, ("xlife",), "no strace")
+        self.assertIn("no strace", md)
+        self.assertEqual(usage.cross_section(self.get, ["pair/malloc/16"], {},
+                                             self.NAMES, "quarry", 3,
+                                             ("xlife",)), ([], None))
+
+    def test_versus_without_subject_values(self):
+        missing = core.Cell("missing", None, 0, 0)
+        rows = [("w", {"time": {"q": missing, "j": core.Cell("ok", 1.0, 1,
+                                                              1)}})]
+        md = core.render_versus(rows, "q", ["j"],
+                                [("time", "wall", "ratio", "time")])
+        self.assertEqual(md.splitlines()[2], "| w | - |")
+        self.assertEqual(md.splitlines()[3], "| **geomean** | - |")
+
+
+class StracePassTest(unittest.TestCase):
+    def test_missing_strace_gives_a_note_and_runs_nothing(self):
+        from unittest import mock
+
+        class Col:
+            def __init__(self):
+                self.samples, self.failures = {}, []
+
+            def add(self, *a):
+                self.samples[a[:3]] = a[3]
+
+        col = Col()
+        with mock.patch.object(strace.shutil, "which", return_value=None):
+            self.assertEqual(strace.strace_command()[0], None)
+            note = strace.run_syscall_pass(
+                "/nonexistent", ["xlife/2/real_time"],
+                {"glibc": {"preload": None, "status": "ok"}},
+                {"min_time": 0.01, "timeout": 5}, {}, col, lambda m: None)
+        self.assertIn("Debian package `strace`", note)
+        self.assertEqual(col.samples, {})
+
+    def test_command_when_strace_exists(self):
+        import shutil
+        if not shutil.which("strace"):
+            self.skipTest("strace not installed")
+        argv, note = strace.strace_command()
+        if argv is None:  # installed but ptrace is not allowed here
+            self.assertIn("cannot trace", note)
+            return
+        self.assertIsNone(note)
+        self.assertIn("-f", argv)
+        self.assertEqual(argv[argv.index("-e") + 1], strace.STRACE_TRACE)
+
+
 class ScriptTest(unittest.TestCase):
     """Checks on bench/compare itself that need no benchmark binary."""
 
@@ -179,12 +343,34 @@ class ScriptTest(unittest.TestCase):
                  "churn/mixed/real_time/threads:1",
                  "larson/pool/real_time/threads:2",
                  "frag/kv_small/iterations:1", "calloc/touch/1M",
-                 "aligned/aligned_alloc/64", "huge/touch/5-25M"]
+                 "aligned/aligned_alloc/64", "huge/touch/5-25M",
+                 "xbatch/2/10000/real_time", "xbatch/8/100000/real_time",
+                 "xprodcons/2/2/real_time", "xlife/2/real_time",
+                 "xlife/8/real_time", "xshuffle/100000"]
         for n in names:
             self.assertTrue(self.cmp.SHORT_SELECT.search(n), n)
         for n in ("pair/malloc/160", "pair/malloc/8", "frag/kv_mixed",
-                  "aligned/posix_memalign/64", "calloc/touch/8M"):
+                  "aligned/posix_memalign/64", "calloc/touch/8M",
+                  "xbatch/4/10000/real_time", "xprodcons/4/4/real_time",
+                  "xlife/4/real_time"):
             self.assertFalse(self.cmp.SHORT_SELECT.search(n), n)
+
+    def test_cross_families_run_one_benchmark_per_process(self):
+        names = ["xbatch/2/10000/real_time", "xbatch/8/10000/real_time",
+                 "xlife/2/real_time"]
+        units = core.plan_units(names, self.cmp.SPLIT_FAMILIES)
+        self.assertEqual([u for u, _ in units], names)
+
+    def test_options(self):
+        args = self.cmp.parse_args(["--quarry-so", "/tmp/q.so"])
+        self.assertEqual(args.quarry_lib, "/tmp/q.so")
+        self.assertEqual(args.syscalls, "auto")
+        self.assertEqual(self.cmp.parse_args(["--syscalls", "off"]).syscalls,
+                         "off")
+
+    def test_strace_trace_expression(self):
+        self.assertEqual(strace.STRACE_TRACE,
+                         "trace=madvise,munmap,mmap,mremap,write")
 
     def test_provider_check(self):
         glibc = {"preload": None}
@@ -231,6 +417,7 @@ class ChartTest(unittest.TestCase):
 
 def load_tests(loader, tests, ignore):
     tests.addTests(doctest.DocTestSuite(core))
+    tests.addTests(doctest.DocTestSuite(usage))
     return tests
 
 

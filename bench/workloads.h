@@ -15,5 +15,9 @@ void register_larson();        // larson/  shared pool, blocks die elsewhere
 void register_fragmentation(); // frag/    KV-store churn, RSS counters
 void register_large();         // calloc/, aligned/
 void register_huge();          // huge/    5-25 MiB blocks, every page touched
+void register_xbatch();        // xbatch/  batches passed round a thread ring
+void register_xprodcons();     // xprodcons/ P allocating, C freeing threads
+void register_xlife();         // xlife/   random lifetimes, half freed remotely
+void register_xshuffle();      // xshuffle/ a batch freed in a new order
 
 }  // namespace qb
