@@ -37,6 +37,22 @@ void *base_alloc(size_t size) {
     return ret;
 }
 
+void *base_pool_get(struct base_pool *pool, size_t size) {
+    lock_acquire(&base_lock);
+    void *p = pool->head;
+    if (p != NULL)
+        pool->head = *(void **)p;
+    lock_release(&base_lock);
+    return p != NULL ? p : base_alloc(size);
+}
+
+void base_pool_put(struct base_pool *pool, void *p) {
+    lock_acquire(&base_lock);
+    *(void **)p = pool->head;
+    pool->head = p;
+    lock_release(&base_lock);
+}
+
 size_t base_mapped(void) {
     lock_acquire(&base_lock);
     size_t n = base_total;

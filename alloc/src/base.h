@@ -12,6 +12,16 @@ void *base_alloc(size_t size);
 /* Bytes of metadata mapped so far. */
 size_t base_mapped(void);
 
+/* Records of one size given back for reuse (thread caches, as threads
+ * come and go): a list under base_lock, linked through each record's
+ * first word. */
+struct base_pool {
+    void *head;
+};
+/* A record of size bytes, recycled (not zeroed) or new (zeroed). */
+void *base_pool_get(struct base_pool *pool, size_t size);
+void base_pool_put(struct base_pool *pool, void *p);
+
 extern lock_t base_lock;
 
 #endif

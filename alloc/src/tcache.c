@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "base.h"
 #include "bin.h"
 #include "conf.h"
 #include "huge.h"
@@ -18,7 +19,10 @@ struct tcache tcache_initial;
 struct tcache tcache_bypass;
 uintptr_t tcache_free_key;
 size_t tcache_max_size;
-size_t tcache_bytes;
+size_t tcache_bytes; /* caches live in metadata memory now: stays 0 */
+/* Caches of exited threads, for the next new thread. All have one size:
+ * opt_tcache_max is fixed at start-up. */
+static struct base_pool cache_pool;
 
 /* The thread's uncached traffic, in bytes (tcache_count_direct), and the
  * published copies of its totals (tcache_thread_allocatedp). */
@@ -56,10 +60,12 @@ static struct tcache *tcache_create(struct arena *a) {
     for (unsigned i = 0; i < nbins; i++)
         slots += bin_cap(i);
     size_t size = sizeof(struct tcache) + slots * sizeof(void *);
-    struct tcache *tc = large_malloc(a, size, PAGE, true);
+    /* Metadata memory, never a run among user blocks: an overflow off a
+     * user block cannot reach another thread's stacks. */
+    struct tcache *tc = base_pool_get(&cache_pool, size);
     if (tc == NULL)
         return NULL;
-    __atomic_add_fetch(&tcache_bytes, page_ceil(size), __ATOMIC_RELAXED);
+    memset(tc, 0, sizeof(*tc));
     void **next = (void **)(tc + 1);
     for (unsigned i = 0; i < nbins; i++) {
         struct tcache_bin *b = &tc->bins[i];
@@ -271,9 +277,7 @@ void tcache_thread_exit(void) {
      * ones, which destructors running later keep adding to. */
     tcache_thread_bytes(&direct_allocated, &direct_deallocated);
     thread_tcache = &tcache_bypass;
-    struct chunk *c = chunk_of(tc);
-    __atomic_sub_fetch(&tcache_bytes, (size_t)c->map[chunk_page(c, tc)]->npages << LG_PAGE, __ATOMIC_RELAXED);
-    large_free(tc, "free");
+    base_pool_put(&cache_pool, tc);
 }
 
 void tcache_count_direct(size_t allocated, size_t deallocated) {

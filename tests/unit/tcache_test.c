@@ -9,6 +9,7 @@
 #include "bin.h"
 #include "init.h"
 #include "quarry.h"
+#include "rtree.h"
 #include "tcache.h"
 #include "valgrind_shim.h"
 
@@ -352,4 +353,41 @@ Test(tcache, fresh_blocks_do_not_carry_the_free_key) {
     quarry_free(q);
     cr_assert_neq(tcache_free_key, 0);
     cr_assert_eq(tcache_free_key & 1, 1, "the key is never a block address");
+}
+
+/* The perms of the mapping that holds addr, and of the one just before
+ * it, from /proc/self/maps. */
+static void maps_around(uintptr_t addr, char *here, char *before) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(f);
+    char line[512], prev_perms[8] = "", perms[8];
+    unsigned long start, end, prev_end = 0;
+    here[0] = before[0] = '\0';
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3)
+            continue;
+        if (start <= addr && addr < end) {
+            strcpy(here, perms);
+            if (prev_end == start)
+                strcpy(before, prev_perms);
+            break;
+        }
+        prev_end = end;
+        strcpy(prev_perms, perms);
+    }
+    fclose(f);
+}
+
+Test(tcache, caches_live_in_guarded_metadata_memory_not_among_user_blocks) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("the thread cache is off under valgrind");
+    quarry_free(quarry_malloc(16)); /* the cache exists from here */
+    struct tcache *tc = thread_tcache;
+    cr_assert(tcache_is_real(tc));
+    cr_assert(!is_arena_chunk((uintptr_t)tc), "a thread cache sits in an arena chunk");
+    cr_assert_null(rtree_get((uintptr_t)tc));
+    char here[8], before[8];
+    maps_around((uintptr_t)tc, here, before);
+    cr_assert_str_eq(here, "rw-p");
+    cr_assert_str_eq(before, "---p", "no guard page before the metadata mapping (%s)", before);
 }
