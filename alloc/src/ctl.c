@@ -1,193 +1,218 @@
 /*
- * The control namespace: quarry_ctl(name, oldp, oldlenp, newp, newlen) reads
- * and triggers by dotted name, with jemalloc's mallctl conventions (the
- * shared library also exports it as mallctl): 0 on success, ENOENT for an
- * unknown name, EINVAL for a wrong value size, EPERM for writing a read-only
- * name. docs/stats.md lists the names.
+ * The control namespace's walker: quarry_ctl (mallctl), quarry_ctlnametomib
+ * (mallctlnametomib) and quarry_ctlbymib (mallctlbymib) over the tree of
+ * ctl.h, and the helpers every leaf uses to read and write values. Nothing
+ * here allocates, and no name or length a caller passes can crash it.
  */
+#include "ctl.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/types.h>
 
-#include "conf.h"
 #include "init.h"
-#include "purge.h"
 #include "quarry.h"
 #include "reclaim.h"
-#include "stats.h"
-#include "tcache.h"
+#include "size_class.h"
 
-static int read_value(void *oldp, size_t *oldlenp, const void *value, size_t size) {
-    if (oldp == NULL || oldlenp == NULL)
-        return 0;
-    if (*oldlenp != size) {
-        size_t n = *oldlenp < size ? *oldlenp : size;
-        memcpy(oldp, value, n);
-        *oldlenp = n;
-        return EINVAL;
+/* ---- values ------------------------------------------------------------ */
+
+size_t ctl_type_size(enum ctl_type type) {
+    switch (type) {
+    case CTL_BOOL:
+        return sizeof(bool);
+    case CTL_UNSIGNED:
+        return sizeof(unsigned);
+    case CTL_U32:
+        return sizeof(uint32_t);
+    case CTL_SIZE:
+        return sizeof(size_t);
+    case CTL_SSIZE:
+        return sizeof(ssize_t);
+    case CTL_U64:
+        return sizeof(uint64_t);
+    case CTL_STR:
+        return sizeof(const char *);
+    case CTL_PTR:
+        return sizeof(void *);
     }
-    memcpy(oldp, value, size);
     return 0;
 }
 
-static int read_size(void *oldp, size_t *oldlenp, size_t v) { return read_value(oldp, oldlenp, &v, sizeof(v)); }
-static int read_u64(void *oldp, size_t *oldlenp, uint64_t v) { return read_value(oldp, oldlenp, &v, sizeof(v)); }
-
-/* Matches "prefix<number>" at *name, advancing past it and a following '.'. */
-static bool take_index(const char **name, const char *prefix, unsigned *out) {
-    size_t len = strlen(prefix);
-    if (strncmp(*name, prefix, len) != 0)
-        return false;
-    const char *s = *name + len;
-    unsigned v = 0;
-    if (*s < '0' || *s > '9')
-        return false;
-    while (*s >= '0' && *s <= '9') {
-        v = v * 10 + (unsigned)(*s - '0');
-        if (v > 1000000)
-            return false;
-        s++;
+/* As jemalloc: a size mismatch still copies what fits (callers such as
+ * Redis's DEBUG MALLCTL probe sizes from the largest down), leaves
+ * *oldlenp alone and fails. */
+int ctl_read(struct ctl_req *req, const void *value, size_t size) {
+    if (req->oldp == NULL || req->oldlenp == NULL)
+        return 0;
+    if (*req->oldlenp != size) {
+        memcpy(req->oldp, value, *req->oldlenp < size ? *req->oldlenp : size);
+        return EINVAL;
     }
-    if (*s == '.')
-        s++;
-    else if (*s != '\0')
+    memcpy(req->oldp, value, size);
+    return 0;
+}
+
+int ctl_read_only(struct ctl_req *req, const void *value, size_t size) {
+    return ctl_writes(req) ? EPERM : ctl_read(req, value, size);
+}
+
+int ctl_read_field(struct ctl_req *req, const void *base, intptr_t field) {
+    return ctl_read_only(req, (const char *)base + ctl_field_offset(field), ctl_type_size(ctl_field_type(field)));
+}
+
+int ctl_take(const struct ctl_req *req, void *value, size_t size) {
+    if (!ctl_writes(req))
+        return 0;
+    if (req->newp == NULL || req->newlen != size)
+        return -EINVAL;
+    memcpy(value, req->newp, size);
+    return 1;
+}
+
+int ctl_no_value(const struct ctl_req *req) {
+    return req->oldp != NULL || req->oldlenp != NULL || ctl_writes(req) ? EPERM : 0;
+}
+
+int ctl_read_bool(struct ctl_req *req, bool v) { return ctl_read_only(req, &v, sizeof(v)); }
+int ctl_read_unsigned(struct ctl_req *req, unsigned v) { return ctl_read_only(req, &v, sizeof(v)); }
+int ctl_read_size(struct ctl_req *req, size_t v) { return ctl_read_only(req, &v, sizeof(v)); }
+int ctl_read_u64(struct ctl_req *req, uint64_t v) { return ctl_read_only(req, &v, sizeof(v)); }
+int ctl_read_str(struct ctl_req *req, const char *v) { return ctl_read_only(req, &v, sizeof(v)); }
+
+/* ---- indices ----------------------------------------------------------- */
+
+bool ctl_parse_index(const char *s, size_t len, size_t *out) {
+    if (len == 0)
         return false;
-    *name = s;
+    size_t v = 0;
+    for (size_t k = 0; k < len; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return false;
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (size_t)(s[k] - '0'), &v))
+            return false;
+    }
     *out = v;
     return true;
 }
 
-static int ctl_opt(const char *name, void *oldp, size_t *oldlenp) {
-    const struct conf_option *o = conf_find(name, strlen(name));
-    if (o == NULL)
-        return ENOENT;
-    switch (o->type) {
-    case CONF_BOOL:
-        return read_value(oldp, oldlenp, o->value, sizeof(bool));
-    case CONF_UNSIGNED:
-        return read_value(oldp, oldlenp, o->value, sizeof(unsigned));
-    case CONF_INT: {
-        ssize_t v = *(int *)o->value;
-        return read_value(oldp, oldlenp, &v, sizeof(v));
-    }
-    case CONF_POW2_OR_ZERO:
-        return read_value(oldp, oldlenp, o->value, sizeof(size_t));
-    case CONF_CHOICE: {
-        const char *v = o->choices[*(unsigned *)o->value];
-        return read_value(oldp, oldlenp, &v, sizeof(v));
-    }
-    }
-    return ENOENT;
+bool ctl_arena_exists(size_t i) { return i < narenas && __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE) != NULL; }
+bool ctl_arena_or_all(size_t i) { return i < narenas || i == ARENAS_ALL || i == narenas; }
+bool ctl_small_class(size_t j) { return j < NSMALL; }
+bool ctl_large_class(size_t j) { return j < RUN_PAGES_MAX; }
+unsigned ctl_arena_index(size_t i) { return i == narenas ? ARENAS_ALL : (unsigned)i; }
+
+/* ---- walking the tree --------------------------------------------------- */
+
+static const struct ctl_node *resolve(const struct ctl_node *node) {
+    return node->same_as != NULL ? node->same_as : node;
 }
 
-static int ctl_arena_stats(unsigned i, const char *name, void *oldp, size_t *oldlenp) {
-    struct arena_snapshot snap;
-    if (!stats_arena(i, &snap))
-        return ENOENT;
-    unsigned j;
-    if (take_index(&name, "bins.", &j)) {
-        if (j >= NSMALL)
+/* The child of node that component (s, len) names, and its MIB number. */
+static const struct ctl_node *child_named(const struct ctl_node *node, const char *s, size_t len, size_t *number) {
+    if (node->children != NULL) {
+        for (size_t k = 0; k < node->nchildren; k++) {
+            const char *name = node->children[k].name;
+            if (strncmp(name, s, len) == 0 && name[len] == '\0') {
+                *number = k;
+                return resolve(&node->children[k]);
+            }
+        }
+        return NULL;
+    }
+    if (node->element == NULL)
+        return NULL;
+    bool found = node->index_of != NULL ? node->index_of(s, len, number) : ctl_parse_index(s, len, number);
+    return found && node->index_ok(*number) ? node->element : NULL;
+}
+
+/* The child of node that MIB number selects. */
+static const struct ctl_node *child_numbered(const struct ctl_node *node, size_t number) {
+    if (node->children != NULL)
+        return number < node->nchildren ? resolve(&node->children[number]) : NULL;
+    if (node->element != NULL && node->index_ok(number))
+        return node->element;
+    return NULL;
+}
+
+/* Translates name into mib (at most *depth components; *depth becomes how
+ * many were filled). A name longer than *depth stops there: a partial MIB,
+ * as jemalloc allows. *end is the node reached. */
+static int lookup(const char *name, size_t *mib, size_t *depth, const struct ctl_node **end) {
+    const struct ctl_node *node = &ctl_root;
+    size_t n = 0;
+    const char *s = name;
+    for (;;) {
+        if (n == *depth)
+            break;
+        size_t len = strcspn(s, ".");
+        const struct ctl_node *next = child_named(node, s, len, &mib[n]);
+        if (next == NULL)
             return ENOENT;
-        const struct bin_snapshot *b = &snap.bins[j];
-        if (strcmp(name, "curregs") == 0)
-            return read_size(oldp, oldlenp, b->curregs);
-        if (strcmp(name, "curruns") == 0)
-            return read_size(oldp, oldlenp, b->s.nruns);
-        if (strcmp(name, "nfills") == 0)
-            return read_u64(oldp, oldlenp, b->s.nfills);
-        if (strcmp(name, "nflushes") == 0)
-            return read_u64(oldp, oldlenp, b->s.nflushes);
-        if (strcmp(name, "nmalloc") == 0)
-            return read_u64(oldp, oldlenp, b->s.nmalloc);
-        if (strcmp(name, "ndalloc") == 0)
-            return read_u64(oldp, oldlenp, b->s.ndalloc);
-        return ENOENT;
+        node = next;
+        n++;
+        s += len;
+        if (*s == '\0')
+            break;
+        s++; /* the dot; a trailing one leaves an empty component: ENOENT */
     }
-    if (strcmp(name, "pactive") == 0)
-        return read_size(oldp, oldlenp, snap.pactive);
-    if (strcmp(name, "pdirty") == 0)
-        return read_size(oldp, oldlenp, snap.pdirty);
-    if (strcmp(name, "npurge") == 0)
-        return read_u64(oldp, oldlenp, snap.s.npurge);
-    if (strcmp(name, "nmadvise") == 0)
-        return read_u64(oldp, oldlenp, snap.s.nmadvise);
-    if (strcmp(name, "purged") == 0)
-        return read_u64(oldp, oldlenp, snap.s.purged);
-    if (strcmp(name, "calloc_zeroed") == 0)
-        return read_u64(oldp, oldlenp, snap.s.calloc_zeroed);
-    return ENOENT;
+    *depth = n;
+    *end = node;
+    return 0;
 }
 
-static int ctl_stats(const char *name, void *oldp, size_t *oldlenp) {
-    unsigned i;
-    if (take_index(&name, "arenas.", &i))
-        return ctl_arena_stats(i, name, oldp, oldlenp);
-    struct stats_totals t;
-    stats_totals(&t);
-    static const struct {
-        const char *name;
-        size_t offset;
-    } totals[] = {
-        {"allocated", offsetof(struct stats_totals, allocated)},
-        {"active", offsetof(struct stats_totals, active)},
-        {"metadata", offsetof(struct stats_totals, metadata)},
-        {"resident", offsetof(struct stats_totals, resident)},
-        {"mapped", offsetof(struct stats_totals, mapped)},
-        {"retained", offsetof(struct stats_totals, retained)},
-        {"dirty", offsetof(struct stats_totals, dirty)},
-    };
-    for (size_t k = 0; k < sizeof(totals) / sizeof(totals[0]); k++)
-        if (strcmp(name, totals[k].name) == 0)
-            return read_size(oldp, oldlenp, *(size_t *)((char *)&t + totals[k].offset));
-    return ENOENT;
+static int call_leaf(const struct ctl_node *node, const size_t *mib, struct ctl_req *req) {
+    return node->handler != NULL ? node->handler(mib, req, node->arg) : ENOENT;
 }
+
+/* The namespace needs the arenas' table (narenas): start quarry if no
+ * allocation has yet. */
+static bool ready(void) { return arena_choose() != NULL; }
 
 int quarry_ctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
-    if (name == NULL || arena_choose() == NULL)
-        return name == NULL ? EINVAL : EAGAIN;
-    bool writes = newp != NULL || newlen != 0;
-    unsigned i;
-    if (strncmp(name, "opt.", 4) == 0)
-        return writes ? EPERM : ctl_opt(name + 4, oldp, oldlenp);
-    if (strncmp(name, "stats.", 6) == 0)
-        return writes ? EPERM : ctl_stats(name + 6, oldp, oldlenp);
-    if (strcmp(name, "version") == 0) {
-        static const char *version = QUARRY_VERSION;
-        return writes ? EPERM : read_value(oldp, oldlenp, &version, sizeof(version));
-    }
-    if (strcmp(name, "epoch") == 0) {
-        /* Statistics are gathered at each read; the epoch only counts. */
-        static uint64_t epoch = 1;
-        uint64_t now = writes ? __atomic_add_fetch(&epoch, 1, __ATOMIC_RELAXED)
-                              : __atomic_load_n(&epoch, __ATOMIC_RELAXED);
-        return read_u64(oldp, oldlenp, now);
-    }
-    if (strcmp(name, "arenas.narenas") == 0)
-        return writes ? EPERM : read_value(oldp, oldlenp, &narenas, sizeof(narenas));
-    if (strcmp(name, "thread.tcache.flush") == 0) {
-        if (oldp != NULL || writes)
-            return EINVAL;
-        tcache_flush(thread_tcache);
-        return 0;
-    }
-    const char *rest = name;
-    if (take_index(&rest, "arena.", &i) && strcmp(rest, "purge") == 0) {
-        if (oldp != NULL || writes)
-            return EINVAL;
-        /* "All arenas" is 4096, or narenas in jemalloc's older spelling
-         * (which Redis's MEMORY PURGE uses). */
-        if (i == narenas)
-            i = ARENAS_ALL;
-        if (i != ARENAS_ALL && (i > narenas || __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE) == NULL))
-            return i < narenas ? 0 : ENOENT; /* an arena not made yet has nothing to purge */
-        reclaim_purge(i);
-        return 0;
-    }
-    rest = name;
-    if (take_index(&rest, "arenas.bin.", &i) && strcmp(rest, "size") == 0) {
-        if (i >= NSMALL)
+    if (name == NULL)
+        return EINVAL;
+    if (!ready())
+        return EAGAIN;
+    size_t mib[CTL_MAX_DEPTH];
+    size_t depth = CTL_MAX_DEPTH;
+    const struct ctl_node *node;
+    int err = lookup(name, mib, &depth, &node);
+    if (err != 0)
+        return err;
+    struct ctl_req req = {oldp, oldlenp, newp, newlen};
+    return call_leaf(node, mib, &req);
+}
+
+int quarry_ctlnametomib(const char *name, size_t *mibp, size_t *miblenp) {
+    if (name == NULL || mibp == NULL || miblenp == NULL)
+        return EINVAL;
+    if (!ready())
+        return EAGAIN;
+    size_t mib[CTL_MAX_DEPTH];
+    size_t depth = *miblenp < CTL_MAX_DEPTH ? *miblenp : CTL_MAX_DEPTH;
+    const struct ctl_node *node;
+    int err = lookup(name, mib, &depth, &node);
+    if (err != 0)
+        return err;
+    memcpy(mibp, mib, depth * sizeof(size_t));
+    *miblenp = depth;
+    return 0;
+}
+
+int quarry_ctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+    if (mib == NULL || miblen == 0)
+        return mib == NULL && miblen != 0 ? EINVAL : ENOENT;
+    if (!ready())
+        return EAGAIN;
+    if (miblen > CTL_MAX_DEPTH)
+        return ENOENT;
+    const struct ctl_node *node = &ctl_root;
+    for (size_t k = 0; k < miblen; k++) {
+        node = child_numbered(node, mib[k]);
+        if (node == NULL)
             return ENOENT;
-        return writes ? EPERM : read_size(oldp, oldlenp, class_size(i));
     }
-    return ENOENT;
+    struct ctl_req req = {oldp, oldlenp, newp, newlen};
+    return call_leaf(node, mib, &req);
 }
