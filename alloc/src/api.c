@@ -124,7 +124,18 @@ void *quarry_aligned_alloc(size_t alignment, size_t size) {
     return aligned_malloc(size, alignment);
 }
 
-void *quarry_memalign(size_t alignment, size_t size) { return quarry_aligned_alloc(alignment, size); }
+/* As glibc's memalign: any alignment, one that is not a power of two
+ * rounded up to the next (aligned_alloc and posix_memalign keep EINVAL). */
+void *quarry_memalign(size_t alignment, size_t size) {
+    if (alignment > SIZE_LIMIT / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t align = 1;
+    while (align < alignment)
+        align <<= 1;
+    return quarry_aligned_alloc(align, size);
+}
 
 void *quarry_valloc(size_t size) { return aligned_malloc(size, PAGE); }
 

@@ -94,8 +94,10 @@ void chunk_dealloc(struct chunk *c) {
     }
     rtree_set((uintptr_t)c, NULL);
     /* Everything but the header's first page, which holds the fields the
-     * pool needs. */
-    c->lazy_purged = chunk_purge_pages((char *)c + PAGE, CHUNK - PAGE) != RUN_FREE_CLEAN;
+     * pool needs; with MADV_DONTNEED whatever opt_purge says, so that a
+     * retained chunk is address space only, as the statistics count it
+     * (MADV_FREE would leave it resident until memory pressure). */
+    c->lazy_purged = !os_purge((char *)c + PAGE, CHUNK - PAGE);
     lock_acquire(&chunk_pool_lock);
     c->next = retained;
     retained = c;

@@ -239,15 +239,4 @@ EXPORT int mallopt(int param, int value) {
 
 int __libc_mallopt(int param, int value) __attribute__((alias("mallopt"), copy(mallopt), visibility("default")));
 
-/* glibc's memalign takes any alignment: one that is not a power of two is
- * rounded up to the next (aligned_alloc and posix_memalign keep EINVAL). */
-static void *glibc_memalign(size_t alignment, size_t size) {
-    if (alignment > SIZE_MAX / 2 + 1) {
-        errno = EINVAL;
-        return NULL;
-    }
-    size_t align = 1;
-    while (align < alignment)
-        align <<= 1;
-    return quarry_aligned_alloc(align, size);
-}
+

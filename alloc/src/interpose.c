@@ -19,7 +19,7 @@ void *reallocarray(void *ptr, size_t count, size_t size) ALIAS(quarry_reallocarr
 void free(void *ptr) ALIAS(quarry_free);
 int posix_memalign(void **memptr, size_t alignment, size_t size) ALIAS(quarry_posix_memalign);
 void *aligned_alloc(size_t alignment, size_t size) ALIAS(quarry_aligned_alloc);
-void *memalign(size_t alignment, size_t size) ALIAS(glibc_memalign);
+void *memalign(size_t alignment, size_t size) ALIAS(quarry_memalign);
 void *valloc(size_t size) ALIAS(quarry_valloc);
 void *pvalloc(size_t size) ALIAS(quarry_pvalloc);
 size_t malloc_usable_size(void *ptr) ALIAS(quarry_malloc_usable_size);
@@ -37,7 +37,7 @@ void *__libc_malloc(size_t size) ALIAS(quarry_malloc);
 void *__libc_calloc(size_t count, size_t size) ALIAS(quarry_calloc);
 void *__libc_realloc(void *ptr, size_t size) ALIAS(quarry_realloc);
 void __libc_free(void *ptr) ALIAS(quarry_free);
-void *__libc_memalign(size_t alignment, size_t size) ALIAS(glibc_memalign);
+void *__libc_memalign(size_t alignment, size_t size) ALIAS(quarry_memalign);
 void *__libc_valloc(size_t size) ALIAS(quarry_valloc);
 void *__libc_pvalloc(size_t size) ALIAS(quarry_pvalloc);
 int __posix_memalign(void **memptr, size_t alignment, size_t size) ALIAS(quarry_posix_memalign);

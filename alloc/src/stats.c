@@ -144,9 +144,6 @@ static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
  *   - every other term (huge blocks, huge slack and cache, metadata,
  *     retained chunks' kept page) is read once and added to each total it
  *     belongs to, so it cannot break the order either;
- *   - the one term read apart from its arena, the bytes of thread caches
- *     (subtracted from allocated, since caches are quarry's own large
- *     blocks), is clamped so that it only ever lowers allocated.
  * The clamps below therefore never act when the counters are right; they
  * are there so that no interleaving the argument missed can show a reader
  * an inverted order (debug builds assert instead).
@@ -154,15 +151,12 @@ static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 void stats_totals(struct stats_totals *t) {
     struct arena_snapshot all;
     stats_arena(STATS_ARENAS_ALL, &all);
-    size_t caches_held = __atomic_load_n(&tcache_bytes, __ATOMIC_RELAXED);
     size_t retained = chunk_nretained();
     size_t base = base_mapped();
     t->huge = huge_get_stats();
     size_t huge_mapped = t->huge.allocated + t->huge.slack + t->huge.cached;
 
-    size_t arena_allocated = snap_allocated(&all);
-    size_t caches = caches_held < arena_allocated ? caches_held : arena_allocated;
-    size_t allocated = arena_allocated - caches + t->huge.allocated;
+    size_t allocated = snap_allocated(&all) + t->huge.allocated;
     size_t active = all.pactive * PAGE + t->huge.allocated;
     /* A retained chunk keeps its first page (the pool's link) resident. */
     size_t resident = snap_resident(&all) + base + huge_mapped + retained * PAGE;
@@ -173,7 +167,7 @@ void stats_totals(struct stats_totals *t) {
     t->active = max_size(active, allocated);
     t->resident = max_size(resident, t->active);
     t->mapped = max_size(mapped, t->resident);
-    t->metadata = base + snap_headers(&all) + caches_held;
+    t->metadata = base + snap_headers(&all); /* thread caches are in base */
     t->retained = retained * (CHUNK - PAGE);
     t->dirty = all.pdirty * PAGE + t->huge.cached;
     t->muzzy = all.pmuzzy * PAGE;

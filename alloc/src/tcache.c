@@ -19,7 +19,6 @@ struct tcache tcache_initial;
 struct tcache tcache_bypass;
 uintptr_t tcache_free_key;
 size_t tcache_max_size;
-size_t tcache_bytes; /* caches live in metadata memory now: stays 0 */
 /* Caches of exited threads, for the next new thread. All have one size:
  * opt_tcache_max is fixed at start-up. */
 static struct base_pool cache_pool;

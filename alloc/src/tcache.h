@@ -69,8 +69,6 @@ extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("init
  * whichever thread's cache holds the first copy. */
 extern uintptr_t tcache_free_key;
 extern size_t tcache_max_size; /* largest size cached; 0 before start-up */
-/* Bytes of all live threads' caches (metadata in the statistics). */
-extern size_t tcache_bytes;
 
 /* At start-up, after the options are read. */
 void tcache_boot(void);

@@ -227,3 +227,27 @@ Test(stats, resident_follows_rss_with_madv_free, .init = lazy_purging) {
     size_t slack = resident / 20 + (8 << 20);
     cr_assert(resident + slack >= rss && rss + slack >= resident, "resident %zu vs RssAnon %zu", resident, rss);
 }
+
+/* The same with purging on frees: chunks that empty are retired to the
+ * retained pool, purged with MADV_DONTNEED whatever `purge` says, so they
+ * leave RSS and stats.resident together. */
+static void lazy_purging_on_frees(void) { setenv("QUARRY_CONF", "purge:free", 1); }
+
+Test(stats, resident_follows_rss_with_madv_free_when_chunks_retire, .init = lazy_purging_on_frees) {
+    enum { N = 4096, SIZE = 64 << 10 };
+    static void *blocks[N];
+    for (int i = 0; i < N; i++) {
+        blocks[i] = quarry_malloc(SIZE);
+        memset(blocks[i], 1, SIZE);
+    }
+    for (int i = 0; i < N; i++)
+        quarry_free(blocks[i]);
+    uint64_t e = 1;
+    cr_assert_eq(quarry_ctl("epoch", NULL, NULL, &e, sizeof(e)), 0);
+    size_t resident = ctl_size("stats.resident"), rss = rss_anon();
+    cr_log_info("resident %zu RssAnon %zu retained %zu", resident, rss, ctl_size("stats.retained"));
+    if (RUNNING_ON_VALGRIND)
+        return;
+    size_t slack = resident / 20 + (8 << 20);
+    cr_assert(resident + slack >= rss && rss + slack >= resident, "resident %zu vs RssAnon %zu", resident, rss);
+}
