@@ -229,6 +229,7 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
     if (a->nactive > a->peak_cur)
         a->peak_cur = a->nactive;
     *zeroed = free_kind == RUN_FREE_CLEAN;
+    arena_check(a);
     return r;
 }
 
@@ -277,6 +278,7 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind) {
         else if (a->spare != c && opt_lg_dirty_mult >= 0 && c->ndirty_pages == 0)
             arena_retire_chunk(a, c);
     }
+    arena_check(a);
 }
 
 void arena_release_spare(struct arena *a) {
@@ -304,6 +306,7 @@ struct run *arena_run_split_tail(struct arena *a, struct run *r, size_t npages) 
     tail->npages = (uint32_t)npages;
     map_set_ends(r);
     map_set_ends(tail);
+    arena_check(a);
     return tail;
 }
 
@@ -331,7 +334,42 @@ bool arena_run_grow(struct arena *a, struct run *r, size_t npages) {
     a->nactive += extra;
     if (a->nactive > a->peak_cur)
         a->peak_cur = a->nactive;
+    arena_check(a);
     return true;
+}
+
+void arena_check(struct arena *a) {
+    if (!config_debug)
+        return;
+    size_t active = 0, dirty = 0, lazy = 0, lru = 0;
+    for (struct run *r = a->dirty_oldest; r != NULL; r = r->lru_next) {
+        if (r->kind != RUN_FREE_DIRTY)
+            report_fatal("arena check: a run on the age list is not dirty");
+        lru += r->npages;
+    }
+    for (struct chunk *c = a->chunks; c != NULL; c = c->next) {
+        size_t c_alloc = 0, c_dirty = 0;
+        for (size_t page = CHUNK_HEADER_PAGES; page < CHUNK_NPAGES;) {
+            struct run *r = c->map[page];
+            if (r->base != chunk_page_addr(c, page) || r->npages == 0 || page + r->npages > CHUNK_NPAGES ||
+                c->map[page + r->npages - 1] != r)
+                report_fatal("arena check: the page map does not tile the chunk with runs");
+            if (r->kind == RUN_FREE_DIRTY)
+                c_dirty += r->npages;
+            else if (r->kind == RUN_FREE_LAZY)
+                lazy += r->npages;
+            else if (!run_kind_is_free(r->kind))
+                c_alloc += r->npages;
+            page += r->npages;
+        }
+        if (c_alloc != c->nalloc_pages || c_dirty != c->ndirty_pages)
+            report_fatal("arena check: a chunk's counts disagree with its runs");
+        active += c_alloc;
+        dirty += c_dirty;
+    }
+    /* Runs being purged count as allocated in their chunk, not in nactive. */
+    if ((!a->purging && active != a->nactive) || dirty != a->ndirty || lazy != a->nlazy || lru != a->ndirty)
+        report_fatal("arena check: the arena's counts disagree with its chunks");
 }
 
 void arena_prefork(struct arena *a) {

@@ -121,6 +121,12 @@ struct run *arena_run_split_tail(struct arena *a, struct run *r, size_t npages);
  * to npages; false when they are not free. */
 bool arena_run_grow(struct arena *a, struct run *r, size_t npages);
 
+/* Debug builds, under a->lock: the arena's page accounting against its
+ * chunks (every page in exactly one run; active, dirty and lazy counts per
+ * chunk and per arena; free runs in their trees, dirty ones in the age
+ * list). Aborts with a message when they disagree; nothing otherwise. */
+void arena_check(struct arena *a);
+
 void arena_prefork(struct arena *a);
 void arena_postfork_parent(struct arena *a);
 void arena_postfork_child(struct arena *a);

@@ -4,6 +4,20 @@
 #include "report.h"
 #include "vg.h"
 
+/* Debug builds: run r's free count agrees with its bitmap, and no bit is
+ * set past its last region. Called where a bin changes a run, so that a
+ * corrupted or mis-updated run is caught at the operation that broke it. */
+static void run_check(const struct run *r) {
+    if (!config_debug)
+        return;
+    const struct size_class *sc = &size_classes[r->cls];
+    if (r->kind != RUN_SMALL || bitmap_count(r->bitmap) != r->nfree || r->nfree > sc->nregs)
+        report_fatal("run check: free count and bitmap disagree");
+    for (unsigned bit = sc->nregs; bit < RUN_MAX_REGIONS; bit++)
+        if (bitmap_get(r->bitmap, bit))
+            report_fatal("run check: a bit set past the last region");
+}
+
 /* Under b->lock: takes up to n free regions of run r, lowest first, a
  * bitmap word at a time. */
 static unsigned run_take_regions(struct run *r, void **dst, unsigned n) {
@@ -22,6 +36,7 @@ static unsigned run_take_regions(struct run *r, void **dst, unsigned n) {
         __atomic_store_n(&r->bitmap[w], bits, __ATOMIC_RELAXED);
     }
     r->nfree -= (uint16_t)got;
+    run_check(r);
     return got;
 }
 
@@ -126,6 +141,7 @@ unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
 static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
     bitmap_set(r->bitmap, idx);
     r->nfree++;
+    run_check(r);
     b->stats.ndalloc++;
     if (r->nfree == size_classes[r->cls].nregs) {
         b->stats.nruns--;

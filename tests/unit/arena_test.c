@@ -249,3 +249,33 @@ Test(chunks, an_overwritten_chunk_header_is_reported) {
     assert_aborts_with(free_into_an_overwritten_chunk, (void *)(uintptr_t)48, msg);
     assert_aborts_with(free_into_an_overwritten_chunk, (void *)(uintptr_t)(256 << 10), msg);
 }
+
+/* Debug builds check a run's bitmap against its free count, and an arena's
+ * page accounting against its chunks, where a bin or the arena changes
+ * them: a broken count is reported at the next such change. */
+static void miscount_a_run(void *arg) {
+    (void)arg;
+    char *p = quarry_malloc(96);
+    struct run *r = run_of_region(p);
+    r->nfree--; /* the bitmap says otherwise */
+    quarry_free(p);
+    quarry_ctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+}
+
+static void miscount_an_arena(void *arg) {
+    (void)arg;
+    void *p = quarry_malloc(5 * PAGE);
+    struct arena *a = thread_arena;
+    lock_acquire(&a->lock);
+    a->ndirty += 3;
+    lock_release(&a->lock);
+    quarry_free(quarry_malloc(300 * PAGE)); /* large: straight to the arena */
+    quarry_free(p);
+}
+
+Test(checks, debug_builds_catch_broken_run_and_arena_counts) {
+    if (!config_debug)
+        cr_skip_test("invariant checkers are compiled in debug builds only (-Ddebug_checks=true)");
+    assert_aborts_with(miscount_a_run, NULL, "quarry: run check: free count and bitmap disagree");
+    assert_aborts_with(miscount_an_arena, NULL, "quarry: arena check: the arena's counts disagree with its chunks");
+}
