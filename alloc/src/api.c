@@ -290,7 +290,20 @@ void quarry_free_sized(void *ptr, size_t size) {
     free_sized_slow(ptr, size);
 }
 
-size_t quarry_malloc_usable_size(const void *ptr) {
+/* The live small region ptr starts, or NULL for anything else (NULL,
+ * large, huge, invalid, freed): the lookup free() does, plus the two
+ * liveness tests (the region's bit, then the key only cached blocks
+ * carry), written once for malloc_usable_size and realloc. */
+static ALWAYS_INLINE struct run *live_small_region(const void *ptr) {
+    if (unlikely(!is_arena_chunk((uintptr_t)ptr)))
+        return NULL;
+    struct run *r = run_of_region(ptr);
+    if (unlikely(r == NULL || bitmap_get_relaxed(r->bitmap, run_region_index(r, ptr)) || is_cached(ptr)))
+        return NULL;
+    return r;
+}
+
+static NOINLINE size_t usable_size_slow(const void *ptr) {
     if (ptr == NULL)
         return 0;
     struct block b = {0};
@@ -298,7 +311,20 @@ size_t quarry_malloc_usable_size(const void *ptr) {
     return block_usable(&b);
 }
 
+size_t quarry_malloc_usable_size(const void *ptr) {
+    struct run *r = live_small_region(ptr);
+    if (likely(r != NULL))
+        return class_size(r->cls);
+    return usable_size_slow(ptr);
+}
+
 void *quarry_realloc(void *ptr, size_t size) {
+    /* Within its small class a block stays where it is. */
+    struct run *live = live_small_region(ptr);
+    if (likely(live != NULL) && size - 1 < SMALL_MAX && size_to_class(size) == live->cls) {
+        tcache_count_direct(class_size(live->cls), class_size(live->cls));
+        return ptr;
+    }
     if (ptr == NULL)
         return malloc_impl(size);
     struct block b = {0};
