@@ -1,4 +1,4 @@
-// `quarry-bench --pairs SIZE COUNT`: the instruction-count mode used by
+// `quarry-bench --pairs SIZE|LOOP COUNT`: the instruction-count mode used by
 // `bench/compare --callgrind`. See pairs_mode.cc.
 #pragma once
 
@@ -11,4 +11,4 @@ int run_pairs_mode(int argc, char** argv);
 
 // The loop callgrind counts (--toggle-collect=quarry_bench_pairs). C linkage
 // so the symbol name is the same on every compiler.
-extern "C" void quarry_bench_pairs(unsigned long size, unsigned long count);
+extern "C" void quarry_bench_pairs(unsigned long kind, unsigned long size, unsigned long count);

@@ -25,7 +25,7 @@ static struct base_pool cache_pool;
 
 /* The thread's uncached traffic, in bytes (tcache_count_direct), and the
  * published copies of its totals (tcache_thread_allocatedp). */
-static _Thread_local uint64_t direct_allocated, direct_deallocated;
+_Thread_local uint64_t tcache_direct_allocated, tcache_direct_deallocated;
 static _Thread_local uint64_t published_allocated, published_deallocated;
 static _Thread_local bool publishing;
 
@@ -122,7 +122,7 @@ static void *alloc_uncached(size_t bin) {
         return fail_enomem();
     if (!vg_active) /* (no block is keyed then, and the word stays undefined) */
         *(uintptr_t *)p = 0; /* a block once cached may still carry the free key */
-    direct_allocated += bin_size(bin);
+    tcache_direct_allocated += bin_size(bin);
     junk_on_alloc(p, bin_size(bin));
     return p;
 }
@@ -216,7 +216,7 @@ void tcache_free_slow(size_t bin, void *ptr) {
     if (!vg_active && *(uintptr_t *)ptr == tcache_free_key)
         report_invalid_pointer("free", ptr);
     if (tc == &tcache_bypass || bin >= tc->nbins) {
-        direct_deallocated += bin_size(bin);
+        tcache_direct_deallocated += bin_size(bin);
         junk_on_free(ptr, bin_size(bin));
         if (bin < NSMALL) {
             vg_free(ptr);
@@ -274,18 +274,13 @@ void tcache_thread_exit(void) {
     tcache_flush(tc);
     /* The cache's counters go with it: fold its totals into the direct
      * ones, which destructors running later keep adding to. */
-    tcache_thread_bytes(&direct_allocated, &direct_deallocated);
+    tcache_thread_bytes(&tcache_direct_allocated, &tcache_direct_deallocated);
     thread_tcache = &tcache_bypass;
     base_pool_put(&cache_pool, tc);
 }
 
-void tcache_count_direct(size_t allocated, size_t deallocated) {
-    direct_allocated += allocated;
-    direct_deallocated += deallocated;
-}
-
 void tcache_thread_bytes(uint64_t *allocated, uint64_t *deallocated) {
-    uint64_t in = direct_allocated, out = direct_deallocated;
+    uint64_t in = tcache_direct_allocated, out = tcache_direct_deallocated;
     struct tcache *tc = thread_tcache;
     if (tcache_is_real(tc)) {
         for (unsigned bin = 0; bin < tc->nbins; bin++) {

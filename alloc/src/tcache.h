@@ -92,9 +92,16 @@ void tcache_thread_bytes(uint64_t *allocated, uint64_t *deallocated);
  * has been asked for, at every fill, flush and GC step of the cache. */
 uint64_t *tcache_thread_allocatedp(void);
 uint64_t *tcache_thread_deallocatedp(void);
-/* Blocks the thread allocated or freed without its cache (large blocks
- * past tcache_max, huge blocks, caching off): counted by the caller. */
-void tcache_count_direct(size_t allocated, size_t deallocated);
+/* Bytes of blocks the thread allocated or freed without its cache (large
+ * blocks past tcache_max, huge blocks, caching off, resizes): counted by
+ * the caller with tcache_count_direct(). */
+extern _Thread_local uint64_t tcache_direct_allocated __attribute__((tls_model("initial-exec")));
+extern _Thread_local uint64_t tcache_direct_deallocated __attribute__((tls_model("initial-exec")));
+
+static ALWAYS_INLINE void tcache_count_direct(size_t allocated, size_t deallocated) {
+    tcache_direct_allocated += allocated;
+    tcache_direct_deallocated += deallocated;
+}
 
 static ALWAYS_INLINE unsigned tcache_large_bin(size_t npages) { return NSMALL + (unsigned)npages - 1; }
 
