@@ -72,6 +72,20 @@ QUARRY_EXPORT int quarry_ctlbymib(const size_t *mib, size_t miblen, void *oldp, 
  * the report allocates nothing. */
 QUARRY_EXPORT void quarry_stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts);
 
+/* The memory doctor: where the bytes between allocated and resident lie
+ * (free regions per size class, dirty pages, caches, metadata), and for
+ * each finding the action to take, or "no issues" (docs/doctor.md).
+ * write_cb gets the text a piece at a time (NULL: stderr); nothing is
+ * allocated. Returns the number of findings. Also the control name
+ * "quarry.doctor" written with a path, and QUARRY_CONF=doctor:true at exit. */
+QUARRY_EXPORT unsigned quarry_doctor(void (*write_cb)(void *, const char *), void *cbopaque);
+
+/* An SVG picture of the heap into the file at path: one row per chunk,
+ * one cell per page, coloured by state. 0, or an errno value. Also
+ * "quarry.heapmap" written with a path, and QUARRY_CONF=heapmap:PATH at
+ * exit. */
+QUARRY_EXPORT int quarry_heapmap(const char *path);
+
 /* jemalloc's non-standard API, with jemalloc's flags (the encodings are
  * jemalloc's, so MALLOCX_* values from <jemalloc/jemalloc.h> work too):
  * an alignment, zeroing, "no thread cache", an arena index. docs/stats.md

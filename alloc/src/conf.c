@@ -19,6 +19,10 @@ bool opt_abort_on_error = false;
 bool opt_stats_print = false;
 int opt_decay_ms = 10000;
 bool opt_background_thread = false;
+bool opt_doctor = false;
+char opt_heapmap[CONF_PATH_MAX];
+unsigned opt_stats_interval = 0;
+char opt_stats_file[CONF_PATH_MAX];
 
 static const char *const purge_choices[] = {"dontneed", "free", NULL};
 static const char *const thp_choices[] = {"default", "never", "always", NULL};
@@ -37,6 +41,10 @@ const struct conf_option conf_options[] = {
     {"stats_print", CONF_BOOL, &opt_stats_print, 0, 1, NULL},
     {"decay_ms", CONF_INT, &opt_decay_ms, -1, 3600000, NULL},
     {"background_thread", CONF_BOOL, &opt_background_thread, 0, 1, NULL},
+    {"doctor", CONF_BOOL, &opt_doctor, 0, 1, NULL},
+    {"heapmap", CONF_STRING, opt_heapmap, 0, CONF_PATH_MAX, NULL},
+    {"stats_interval", CONF_UNSIGNED, &opt_stats_interval, 0, 3600000, NULL},
+    {"stats_file", CONF_STRING, opt_stats_file, 0, CONF_PATH_MAX, NULL},
 };
 const unsigned conf_noptions = sizeof(conf_options) / sizeof(conf_options[0]);
 
@@ -139,6 +147,13 @@ static bool set_option(const struct conf_option *o, const char *val, size_t len)
                 return true;
             }
         return false;
+    case CONF_STRING:
+        /* A path cut short would name another file: refuse it. */
+        if (len >= (size_t)o->max)
+            return false;
+        memcpy(o->value, val, len);
+        ((char *)o->value)[len] = '\0';
+        return true;
     }
     return false;
 }

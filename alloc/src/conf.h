@@ -29,14 +29,25 @@ extern bool opt_stats_print;
 extern int opt_decay_ms;
 /* Purging done by a background thread instead of the freeing threads. */
 extern bool opt_background_thread;
+/* The memory doctor's diagnosis on stderr at exit (doctor.h). */
+extern bool opt_doctor;
+/* A heap map SVG written to this path at exit ("" : none; heapmap.h). */
+#define CONF_PATH_MAX 256
+extern char opt_heapmap[CONF_PATH_MAX];
+/* The statistics trace (trace.h): one JSON line every this many ms to
+ * opt_stats_file; 0 (or no file): no trace. */
+extern unsigned opt_stats_interval;
+extern char opt_stats_file[CONF_PATH_MAX];
 
-enum conf_type { CONF_BOOL, CONF_UNSIGNED, CONF_INT, CONF_POW2_OR_ZERO, CONF_CHOICE };
+/* CONF_STRING: value is a char array of max bytes; the text is copied
+ * (options are parsed from environ, which the program may change). */
+enum conf_type { CONF_BOOL, CONF_UNSIGNED, CONF_INT, CONF_POW2_OR_ZERO, CONF_CHOICE, CONF_STRING };
 
 struct conf_option {
     const char *name;
     enum conf_type type;
     void *value;
-    intmax_t min, max;           /* CONF_UNSIGNED, CONF_INT, CONF_POW2_OR_ZERO */
+    intmax_t min, max;           /* CONF_UNSIGNED, CONF_INT, CONF_POW2_OR_ZERO; CONF_STRING: max is the array's size */
     const char *const *choices;  /* CONF_CHOICE: NULL-terminated; value is the index */
 };
 

@@ -11,6 +11,8 @@
 
 #include "conf.h"
 #include "ctl.h"
+#include "doctor.h"
+#include "heapmap.h"
 #include "init.h"
 #include "reclaim.h"
 #include "tcache.h"
@@ -104,6 +106,8 @@ static int read_option(const struct conf_option *o, struct ctl_req *req) {
         return ctl_read_only(req, o->value, sizeof(size_t));
     case CONF_CHOICE:
         return ctl_read_str(req, o->choices[*(unsigned *)o->value]);
+    case CONF_STRING:
+        return ctl_read_str(req, (const char *)o->value);
     }
     return ENOENT;
 }
@@ -349,6 +353,34 @@ static const struct ctl_node tcache_children[] = {
     CTL_LEAF("destroy", h_tcache, TC_DESTROY),
 };
 
+/* ---- quarry.*: the doctor and the heap map ------------------------------ */
+
+enum quarry_output { OUT_DOCTOR, OUT_HEAPMAP };
+
+/* Written with a path (a const char *, as Redis's DEBUG MALLCTL-STR passes
+ * it): the diagnosis or the picture goes to that file. Read: the last path
+ * written (""), so that Redis's read-before-write finds a value. */
+static int h_quarry_output(const size_t *mib, struct ctl_req *req, intptr_t which) {
+    (void)mib;
+    static char last[2][CONF_PATH_MAX];
+    const char *path, *old = last[which];
+    int taken = ctl_take(req, &path, sizeof(path));
+    if (taken < 0 || (taken && (path == NULL || *path == '\0' || strlen(path) >= CONF_PATH_MAX)))
+        return EINVAL;
+    int err = ctl_read(req, &old, sizeof(old));
+    if (err != 0 || !taken)
+        return err;
+    err = which == OUT_DOCTOR ? doctor_to_file(path) : heapmap_to_file(path);
+    if (err == 0)
+        memcpy(last[which], path, strlen(path) + 1);
+    return err;
+}
+
+static const struct ctl_node quarry_children[] = {
+    CTL_LEAF("doctor", h_quarry_output, OUT_DOCTOR),
+    CTL_LEAF("heapmap", h_quarry_output, OUT_HEAPMAP),
+};
+
 /* ---- the root ---------------------------------------------------------- */
 
 static const struct ctl_node config_children[] = {
@@ -381,6 +413,7 @@ static const struct ctl_node root_children[] = {
     CTL_NODE("thread", thread_children),
     CTL_NODE("tcache", tcache_children),
     {.name = "stats", .same_as = &ctl_stats_node},
+    CTL_NODE("quarry", quarry_children),
 };
 
 const struct ctl_node ctl_root = CTL_NODE("", root_children);

@@ -232,6 +232,13 @@ static void put_option(struct printer *p, const struct conf_option *o) {
         put(p, o->choices[*(unsigned *)o->value]);
         put(p, "\"");
         break;
+    case CONF_STRING:
+        /* Paths: printed as given; a quote or backslash in one is the
+         * user's to avoid (the JSON report would not parse). */
+        put(p, "\"");
+        put(p, (const char *)o->value);
+        put(p, "\"");
+        break;
     }
 }
 

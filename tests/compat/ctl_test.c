@@ -63,6 +63,10 @@ static const struct name_type names[] = {
     {"opt.stats_print", B, RO},
     {"opt.decay_ms", SS, RO},
     {"opt.background_thread", B, RO},
+    {"opt.doctor", B, RO},
+    {"opt.heapmap", STR, RO},
+    {"opt.stats_interval", U, RO},
+    {"opt.stats_file", STR, RO},
     {"opt.abort", B, RO},
     {"opt.dirty_decay_ms", SS, RO},
     {"opt.muzzy_decay_ms", SS, RO},
@@ -156,6 +160,8 @@ static const struct name_type names[] = {
     {"stats.arenas.<i>.lextents.<j>.nrequests", U64, RO},
     {"stats.arenas.<i>.lextents.<j>.curlextents", SZ, RO},
     {"stats.arenas.<i>.lextents.<j>.curruns", SZ, RO},
+    {"quarry.doctor", STR, RW},
+    {"quarry.heapmap", STR, RW},
 };
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 

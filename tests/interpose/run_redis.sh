@@ -119,6 +119,29 @@ quarry_stat() {
     cli debug mallctl "stats.$1" | tr -d '\r'
 }
 
+# quarry's doctor and heap map through DEBUG MALLCTL-STR: Redis reads the
+# name as a string (the last path written, "" at first), then writes the
+# path; the reply is the old value. The files must be the diagnosis and an
+# SVG that parses as XML.
+check_doctor_heapmap() {
+    local out
+    out=$(cli debug mallctl-str quarry.doctor "$WORK/doctor.txt") || fail "DEBUG MALLCTL-STR quarry.doctor failed"
+    grep -q '^ERR' <<<"$out" && fail "DEBUG MALLCTL-STR quarry.doctor: $out"
+    grep -q '^quarry memory doctor' "$WORK/doctor.txt" ||
+        fail "quarry.doctor wrote no diagnosis: $(head -c 300 "$WORK/doctor.txt" 2>&1)"
+    grep -q '^Findings:' "$WORK/doctor.txt" || fail "the diagnosis has no findings section"
+    out=$(cli debug mallctl-str quarry.heapmap "$WORK/heap.svg") || fail "DEBUG MALLCTL-STR quarry.heapmap failed"
+    grep -q '^ERR' <<<"$out" && fail "DEBUG MALLCTL-STR quarry.heapmap: $out"
+    python3 -c 'import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+rows = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "chunk"]
+assert rows, "no chunk rows"' "$WORK/heap.svg" || fail "quarry.heapmap wrote no valid SVG"
+    out=$(cli debug mallctl-str quarry.doctor | tr -d '\r')
+    [ "$out" = "$WORK/doctor.txt" ] || fail "quarry.doctor reads back '$out'"
+    [ "$(cli ping)" = PONG ] || fail "the server died after the doctor and the heap map"
+    echo "redis: DEBUG MALLCTL-STR quarry.doctor / quarry.heapmap wrote the diagnosis and the heap map"
+}
+
 check_introspection() {
     check_bindings
     local out narenas name
@@ -154,6 +177,7 @@ check_introspection() {
     [ "$(cli config set jemalloc-bg-thread yes)" = OK ] || fail "CONFIG SET jemalloc-bg-thread yes"
     [ "$(cli debug mallctl background_thread)" = 1 ] || fail "background_thread did not go on"
     echo "redis: MEMORY MALLOC-STATS/STATS/DOCTOR/PURGE, DEBUG MALLCTL(-STR), jemalloc-bg-thread answered"
+    check_doctor_heapmap
 
     # 200,000 keys, then INFO memory against quarry's own figures. Redis
     # samples the allocator every 100 ms (serverCron); the server is idle
