@@ -32,7 +32,8 @@ static unsigned run_take_regions(struct run *r, void **dst, unsigned n) {
             dst[got++] = word_base + (size_t)__builtin_ctzll(bits) * size;
             bits &= bits - 1;
         } while (bits != 0 && got < n);
-        /* Relaxed stores: bin_region_not_live() reads words unlocked. */
+        /* Relaxed stores: malloc_usable_size() and realloc read words
+         * unlocked (api.c). */
         __atomic_store_n(&r->bitmap[w], bits, __ATOMIC_RELAXED);
     }
     r->nfree -= (uint16_t)got;
@@ -181,12 +182,6 @@ static struct run *region_of(const void *p, unsigned cls, uint32_t *idx) {
         return NULL;
     *idx = run_region_index(r, p);
     return r;
-}
-
-bool bin_region_not_live(const void *p, unsigned cls) {
-    uint32_t idx;
-    struct run *r = region_of(p, cls, &idx);
-    return r == NULL || bitmap_get_relaxed(r->bitmap, idx);
 }
 
 void bin_free_batch(unsigned cls, void **items, unsigned n) {

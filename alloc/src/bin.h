@@ -17,10 +17,6 @@ unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n);
  * on a region that is already free or is not a region of class cls.
  * Reorders items. */
 void bin_free_batch(unsigned cls, void **items, unsigned n);
-/* Whether p is not a region of class cls that is allocated in its run's
- * bitmap (read without the lock: only p's own bit matters, and no other
- * thread may change it while p is live). */
-bool bin_region_not_live(const void *p, unsigned cls);
 /* Gives every bin's spare run of arena a back to the arena (an explicit
  * purge); returns how many. Takes the bin locks, then a->lock. */
 unsigned bin_release_spares(struct arena *a);
