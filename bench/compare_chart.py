@@ -37,7 +37,7 @@ def _log_range(ratios):
     return max(lo_e, -10), min(hi_e, 10)
 
 
-def render_svg(groups, allocators, baseline, title):
+def render_svg(groups, allocators, baseline, title, subtitle=None):
     """groups: [(label, {alloc: ratio or failure string})] -> SVG text.
 
     A ratio is a float (time relative to `baseline`); a string is a failure
@@ -66,8 +66,8 @@ def render_svg(groups, allocators, baseline, title):
         f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" '
         f'font-size="14">{escape(title)}</text>',
         f'<text x="{width / 2:.0f}" y="34" text-anchor="middle" fill="#555">'
-        f'time per operation / {escape(baseline)} (log scale; left of 1 = '
-        'faster)</text>',
+        + escape(subtitle or f'time per operation / {baseline} (log scale; '
+                 'left of 1 = faster)') + '</text>',
     ]
     # Legend.
     lx = LABEL_W
@@ -120,5 +120,75 @@ def render_svg(groups, allocators, baseline, title):
                 out.append(f'<text x="{x1 + 3:.1f}" y="{by + BAR_H - 1}" '
                            f'font-size="8" fill="{colors[a]}">'
                            f'{escape(a)}: {escape(text)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def render_lines(series, allocators, title, subtitle, marks=None):
+    """A line chart: series {alloc: [(x seconds, y bytes)]}, one coloured
+    line per allocator (same colours as render_svg), y in MiB from 0.
+    marks: [(x, label)] drawn as dotted vertical lines (the phases of one
+    allocator's run, to read the others against)."""
+    colors = {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(allocators)}
+    pts = [p for a in allocators for p in series.get(a, []) if p[1]]
+    xmax = max([p[0] for p in pts] + [1.0])
+    ymax = max([p[1] for p in pts] + [1.0]) / 2**20
+    # A round number of MiB for the top of the axis.
+    step = 10 ** math.floor(math.log10(ymax)) if ymax >= 1 else 1
+    for m in (1, 2, 5, 10):
+        if ymax / (step * m) <= 6:
+            step *= m
+            break
+    ytop = step * math.ceil(ymax / step)
+    left, top, pw, ph = 70, 60, PLOT_W, 300
+    width, height = left + pw + RIGHT_W, top + ph + 50
+
+    def px(t):
+        return left + t / xmax * pw
+
+    def py(v):
+        return top + ph - (v / 2**20) / ytop * ph
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" '
+        f'font-size="14">{escape(title)}</text>',
+        f'<text x="{width / 2:.0f}" y="34" text-anchor="middle" fill="#555">'
+        f'{escape(subtitle)}</text>',
+    ]
+    lx = left
+    for a in allocators:
+        out.append(f'<rect x="{lx}" y="42" width="10" height="10" '
+                   f'fill="{colors[a]}"/>')
+        out.append(f'<text x="{lx + 14}" y="51">{escape(a)}</text>')
+        lx += 14 + 8 * len(a) + 16
+    v = 0.0
+    while v <= ytop + 1e-9:
+        y = py(v * 2**20)
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" '
+                   f'y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
+                   f'{v:g} MiB</text>')
+        v += step
+    for t, label in marks or []:
+        x = px(t)
+        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" '
+                   f'y2="{top + ph}" stroke="#999" stroke-dasharray="2,3"/>')
+        out.append(f'<text x="{x + 2:.1f}" y="{top + 10}" fill="#555" '
+                   f'font-size="9">{escape(label)}</text>')
+    for a in allocators:
+        ps = [p for p in series.get(a, []) if p[1]]
+        if not ps:
+            continue
+        d = " ".join(f"{px(t):.1f},{py(y):.1f}" for t, y in ps)
+        out.append(f'<polyline fill="none" stroke="{colors[a]}" '
+                   f'stroke-width="1.5" points="{d}"><title>{escape(a)}'
+                   f'</title></polyline>')
+    out.append(f'<text x="{left + pw / 2:.0f}" y="{top + ph + 30}" '
+               'text-anchor="middle" fill="#333">seconds since the first '
+               'phase began</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

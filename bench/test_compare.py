@@ -21,6 +21,10 @@ sys.path.insert(0, HERE)
 
 import compare_chart as chart  # noqa: E402
 import compare_core as core  # noqa: E402
+import compare_programs as programs  # noqa: E402
+import compare_real as real  # noqa: E402
+import compare_redis as redis  # noqa: E402
+import compare_summary as summary  # noqa: E402
 import compare_strace as strace  # noqa: E402
 import compare_usage as usage  # noqa: E402
 
@@ -415,9 +419,57 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(len(rects), 3)
 
 
+class RealFamiliesTest(unittest.TestCase):
+    def test_line_chart_is_well_formed(self):
+        svg = chart.render_lines(
+            {"glibc": [(0.0, 2**20), (1.0, 3 * 2**20)],
+             "quarry": [(0.0, 2**20), (2.0, 2**21)]},
+            ["glibc", "quarry"], "t <x>", "s", [(1.0, "purge")])
+        root = ET.fromstring(svg)
+        lines = [e for e in root.iter() if e.tag.endswith("polyline")]
+        self.assertEqual(len(lines), 2)
+
+    def test_summary_worst_case_and_missing(self):
+        c = core.Cell
+        rows = [("a", {"q": c("ok", 2.0, 1, 1), "g": c("ok", 1.0, 1, 1)}),
+                ("b", {"q": c("ok", 1.0, 1, 1), "g": c("crash", None, 0, 1)})]
+        e = summary.entry("f", "cpu", rows, ["g", "q"], "q")
+        self.assertEqual(e["worst"], ("a", "g", 2.0))
+        self.assertEqual(e["rows"], {"g": 1})
+        md = "\n".join(summary.render([e], ["g", "q"], "q", ["x.svg"]))
+        self.assertIn("| f | cpu | 2.00 | a vs g: 2.00 |", md)
+
+    def test_inputs_are_deterministic(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            for gen in (programs.gen_sql, programs.gen_c, programs.gen_json):
+                gen(os.path.join(d, "1"), 1)
+                gen(os.path.join(d, "2"), 1)
+                self.assertEqual(open(os.path.join(d, "1")).read(),
+                                 open(os.path.join(d, "2")).read())
+
+    def test_redis_info_parsing(self):
+        info = redis.parse_info("# Memory\r\nused_memory:123\r\n"
+                                "mem_fragmentation_ratio:1.50\r\n")
+        self.assertEqual(info["used_memory"], "123")
+        self.assertEqual(info["mem_fragmentation_ratio"], "1.50")
+
+    def test_selection(self):
+        mod = load_compare_script()
+        args = mod.parse_args(["--short"])
+        self.assertEqual(real.selected(args), (True, programs.ALL, True))
+        args = mod.parse_args(["--short", "--filter", "^pair"])
+        self.assertEqual(real.selected(args), (True, [], False))
+        args = mod.parse_args(["--programs", "jq,gcc"])
+        self.assertEqual(real.selected(args), (False, ["jq", "gcc"], False))
+        args = mod.parse_args(["--redis"])
+        self.assertEqual(real.selected(args), (False, [], True))
+
+
 def load_tests(loader, tests, ignore):
     tests.addTests(doctest.DocTestSuite(core))
     tests.addTests(doctest.DocTestSuite(usage))
+    tests.addTests(doctest.DocTestSuite(summary))
     return tests
 
 
