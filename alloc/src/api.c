@@ -318,20 +318,7 @@ size_t quarry_malloc_usable_size(const void *ptr) {
     return usable_size_slow(ptr);
 }
 
-static NOINLINE void *realloc_slow(void *ptr, size_t size);
-
 void *quarry_realloc(void *ptr, size_t size) {
-    /* Within its small class a block stays where it is: no frame, no
-     * registry, the lookup inline. */
-    struct run *live = live_small_region(ptr);
-    if (likely(live != NULL) && size - 1 < SMALL_MAX && size_to_class(size) == live->cls) {
-        tcache_count_direct(class_size(live->cls), class_size(live->cls));
-        return ptr;
-    }
-    return realloc_slow(ptr, size);
-}
-
-static NOINLINE void *realloc_slow(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_impl(size);
     struct block b = {0};
