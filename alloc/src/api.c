@@ -55,7 +55,7 @@ static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
 static ALWAYS_INLINE void *malloc_impl(size_t size) {
     if (likely(size <= SMALL_MAX))
         return tcache_alloc(size_to_class(size));
-    if (size <= tcache_max_size)
+    if (size <= tcache_max())
         return tcache_alloc(tcache_large_bin(page_ceil(size) >> LG_PAGE));
     if (unlikely(size > SIZE_LIMIT))
         return fail_enomem();
@@ -76,7 +76,7 @@ static void *aligned_malloc(size_t size, size_t align) {
         if (cls < NSMALL)
             return tcache_alloc(cls);
     }
-    if (size <= tcache_max_size) {
+    if (size <= tcache_max()) {
         /* Large runs start on a page: the cached large classes serve any
          * alignment up to a page, and larger ones when the cached block
          * happens to be aligned. */
@@ -94,7 +94,7 @@ void *quarry_calloc(size_t count, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(count, size, &total)))
         return fail_enomem();
-    if (likely(total <= tcache_max_size)) {
+    if (likely(total <= tcache_max())) {
         void *p = malloc_impl(total);
         if (likely(p != NULL))
             memset(p, 0, total);
@@ -127,7 +127,7 @@ void *quarry_aligned_alloc(size_t alignment, size_t size) {
 /* As glibc's memalign: any alignment, one that is not a power of two
  * rounded up to the next (aligned_alloc and posix_memalign keep EINVAL). */
 void *quarry_memalign(size_t alignment, size_t size) {
-    if (alignment > SIZE_LIMIT / 2 + 1) {
+    if (alignment > SIZE_MAX / 2 + 1) { /* no power of two above it */
         errno = EINVAL;
         return NULL;
     }
@@ -180,7 +180,7 @@ static void block_find(const void *ptr, const char *func, bool check_live, struc
         struct chunk *c = chunk_of(ptr);
         r = c->map[chunk_page(c, ptr)];
         if (r->kind == RUN_LARGE && r->base == ptr) {
-            if (check_live && r->npages <= (tcache_max_size >> LG_PAGE) && is_cached(ptr))
+            if (check_live && r->npages <= (tcache_max() >> LG_PAGE) && is_cached(ptr))
                 report_invalid_pointer(func, ptr);
             b->kind = BLOCK_LARGE;
             b->run = r;
@@ -213,7 +213,7 @@ static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
         tcache_free(b->run->cls, ptr);
         break;
     case BLOCK_LARGE:
-        if (b->run->npages <= (tcache_max_size >> LG_PAGE)) {
+        if (b->run->npages <= (tcache_max() >> LG_PAGE)) {
             tcache_free(tcache_large_bin(b->run->npages), ptr);
         } else {
             tcache_count_direct(0, (size_t)b->run->npages << LG_PAGE);

@@ -7,6 +7,9 @@
  *             < chunk_pool_lock < huge_lock < rtree_lock < base_lock
  * No path holds a bin lock while taking an arena lock, nor holds two
  * arenas' locks, so taking arenas one after the other cannot deadlock.
+ * Every quarry lock is a leaf for the rest of the process: no path calls
+ * out of quarry (stdio, other libraries' locks) while holding one. Fork
+ * relies on that (init.c).
  */
 #ifndef QUARRY_LOCK_H
 #define QUARRY_LOCK_H
@@ -19,8 +22,40 @@ typedef struct {
 
 #define LOCK_INITIALIZER {PTHREAD_MUTEX_INITIALIZER}
 
+/* Per thread: quarry locks held or being taken, plus open busy sections.
+ * Non-zero when a signal handler that calls fork() interrupted this
+ * thread inside quarry: the fork handler (init.c) must then not wait for
+ * a lock, since the thread it would wait for is itself. Raised before
+ * the mutex is taken and lowered after it is released, so that no
+ * instant of ownership is missed; a signal fence is enough because only
+ * a handler on the same thread reads it. */
+extern _Thread_local unsigned lock_busy __attribute__((tls_model("initial-exec")));
+
 static inline void lock_init(lock_t *l) { pthread_mutex_init(&l->mutex, NULL); }
-static inline void lock_acquire(lock_t *l) { pthread_mutex_lock(&l->mutex); }
-static inline void lock_release(lock_t *l) { pthread_mutex_unlock(&l->mutex); }
+
+static inline void lock_acquire(lock_t *l) {
+    lock_busy++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&l->mutex);
+}
+
+static inline void lock_release(lock_t *l) {
+    pthread_mutex_unlock(&l->mutex);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    lock_busy--;
+}
+
+/* Brackets a stretch in which shared state is mid-update with its lock
+ * dropped (purge's madvise window: other threads wait for it to end), so
+ * that a fork from a signal handler on this thread does not wait for it. */
+static inline void lock_busy_enter(void) {
+    lock_busy++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void lock_busy_leave(void) {
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    lock_busy--;
+}
 
 #endif

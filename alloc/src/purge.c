@@ -47,6 +47,7 @@ static size_t purge_pass(struct arena *a, size_t want, uint64_t cutoff) {
         r->link = batch;
         batch = r;
     }
+    lock_busy_enter();
     lock_release(&a->lock);
     /* Each run comes back clean or lazy, as its own madvise went. */
     struct run *clean = NULL, *lazy = NULL;
@@ -74,6 +75,7 @@ static size_t purge_pass(struct arena *a, size_t want, uint64_t cutoff) {
     a->stats.nmadvise += calls;
     a->stats.purged += pages;
     a->purging = false;
+    lock_busy_leave();
     return pages;
 }
 

@@ -41,7 +41,7 @@ static unsigned bin_cap(unsigned bin) {
 
 /* Called once, at start-up, under the init lock. */
 void tcache_boot(void) {
-    tcache_max_size = opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max;
+    __atomic_store_n(&tcache_max_size, opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max, __ATOMIC_RELAXED);
     vg_boot();
     /* Random bytes of its own (not AT_RANDOM, which glibc's stack canary is
      * made from: the key is visible in freed and fresh blocks). Without

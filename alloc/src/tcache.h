@@ -69,6 +69,10 @@ extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("init
  * whichever thread's cache holds the first copy. */
 extern uintptr_t tcache_free_key;
 extern size_t tcache_max_size; /* largest size cached; 0 before start-up */
+/* tcache_max_size, read by threads that may run before start-up has set
+ * it (they see 0 and take the uncached path): a relaxed load, the same
+ * instruction as a plain one. */
+static ALWAYS_INLINE size_t tcache_max(void) { return __atomic_load_n(&tcache_max_size, __ATOMIC_RELAXED); }
 
 /* At start-up, after the options are read. */
 void tcache_boot(void);

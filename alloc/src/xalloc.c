@@ -139,7 +139,7 @@ void *quarry_mallocx(size_t size, int flags) {
     size_t usable = usable_for(size, f.align);
     if (usable == 0)
         return fail_enomem();
-    if (!f.direct && usable <= tcache_max_size) {
+    if (!f.direct && usable <= tcache_max()) {
         void *p = f.align != 0 ? quarry_aligned_alloc(f.align, size) : quarry_malloc(size);
         if (p != NULL && f.zero)
             memset(p, 0, usable);
