@@ -36,7 +36,11 @@ with tempfile.TemporaryDirectory() as tmp:
         assert r["allocated"] <= r["active"] <= r["resident"] <= r["mapped"], r
         assert r["nthreads"] == 1, f"a thread besides main is bound: {r['nthreads']}"
     gaps = [b["t_ms"] - a["t_ms"] for a, b in zip(rows, rows[1:])]
-    assert all(30 <= g <= 250 for g in gaps), gaps
+    # Lines follow absolute deadlines: on a loaded machine one line can be
+    # late and the next catch up, so single gaps only bound the stalls; the
+    # mean says the interval is kept.
+    assert all(0 <= g <= 1000 for g in gaps), gaps
+    assert sum(gaps) / len(gaps) >= 40, f"mean interval {sum(gaps) / len(gaps):.1f} ms for 50"
     assert sum(gaps) / len(gaps) < 70, f"mean interval {sum(gaps) / len(gaps):.1f} ms for 50"
     # The quiet phase: samples whose allocated figure equals the peak's.
     peak = max(r["allocated"] for r in rows)
