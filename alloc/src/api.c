@@ -94,7 +94,7 @@ void *quarry_calloc(size_t count, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(count, size, &total)))
         return fail_enomem();
-    if (likely(total <= tcache_max())) {
+    if (likely(total <= SMALL_MAX || total <= tcache_max())) { /* small before start-up too */
         void *p = malloc_impl(total);
         if (likely(p != NULL))
             memset(p, 0, total);

@@ -33,6 +33,7 @@ static void thread_exit(void *arg) {
     struct arena *a = arg;
     tcache_thread_exit();
     lock_acquire(&init_lock);
+    /* Atomic although under init_lock: statistics read it without. */
     __atomic_sub_fetch(&a->nthreads, 1, __ATOMIC_RELAXED);
     lock_release(&init_lock);
     /* thread_arena stays set: destructors that run after this one may

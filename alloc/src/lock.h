@@ -7,9 +7,10 @@
  *             < chunk_pool_lock < huge_lock < rtree_lock < base_lock
  * No path holds a bin lock while taking an arena lock, nor holds two
  * arenas' locks, so taking arenas one after the other cannot deadlock.
- * Every quarry lock is a leaf for the rest of the process: no path calls
- * out of quarry (stdio, other libraries' locks) while holding one. Fork
- * relies on that (init.c).
+ * Every lock in that order is a leaf for the rest of the process: no path
+ * calls out of quarry (stdio, other libraries' locks) while holding one.
+ * Fork relies on that (init.c). Locks outside the order, which fork never
+ * takes, use the _unordered calls below.
  */
 #ifndef QUARRY_LOCK_H
 #define QUARRY_LOCK_H
@@ -44,6 +45,12 @@ static inline void lock_release(lock_t *l) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     lock_busy--;
 }
+
+/* For a lock outside the fork order, which fork never takes (heapmap.c's
+ * draw_lock, trace.c's start_lock): not counted in lock_busy, since a fork
+ * on a thread that holds one can still take every ordered lock. */
+static inline void lock_acquire_unordered(lock_t *l) { pthread_mutex_lock(&l->mutex); }
+static inline void lock_release_unordered(lock_t *l) { pthread_mutex_unlock(&l->mutex); }
 
 /* Brackets a stretch in which shared state is mid-update with its lock
  * dropped (purge's madvise window: other threads wait for it to end), so

@@ -177,11 +177,15 @@ int main(int argc, char **argv)
     start_timer(200);
     unsigned long n = forks ? fork_loop(seconds) : malloc_loop(seconds);
 
-    printf("fork_signal %s: %lu %s in the loop, %lu forks in the handler (%lu of them "
-           "interrupted a fork)\n",
-           argv[1], n, forks ? "forks" : "allocation calls", (unsigned long)nsignal_forks,
-           (unsigned long)nnested);
+    if (forks)
+        printf("fork_signal fork: %lu forks in the loop, %lu in the handler (%lu of them "
+               "interrupted a fork)\n",
+               n, (unsigned long)nsignal_forks, (unsigned long)nnested);
+    else
+        printf("fork_signal malloc: %lu allocation calls in the loop, %lu forks in the handler\n", n,
+               (unsigned long)nsignal_forks);
     if (n == 0 || nsignal_forks == 0)
         fail("a loop made no progress");
+    watchdog_stop();
     return 0;
 }

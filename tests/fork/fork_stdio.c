@@ -141,5 +141,6 @@ int main(int argc, char **argv)
            atomic_load(&nflushes), atomic_load(&nlines));
     if (nforks == 0 || atomic_load(&nflushes) == 0 || atomic_load(&nlines) == 0)
         fail("some thread made no progress");
+    watchdog_stop();
     return 0;
 }

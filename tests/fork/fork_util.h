@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,20 +48,35 @@ static _Noreturn void fail(const char *why)
 }
 
 /* A deadlock shows as no exit at all; the watchdog turns it into a
- * failure with a reason, well before meson's own timeout. */
-static void watchdog_fired(int sig)
-{
-    (void)sig;
-    fail("watchdog: still running after the time limit (deadlock?)");
-}
+ * failure with a reason, well before meson's own timeout. It is a process
+ * of its own, not an alarm: a fork handler may hang with every signal
+ * blocked, and a thread would make the process multi-threaded, which
+ * fork_signal must not be. The watchdog dies with the test. */
+static pid_t watchdog_pid;
 
 static void watchdog_start(unsigned seconds)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = watchdog_fired;
-    sigaction(SIGALRM, &sa, NULL);
-    alarm(seconds);
+    pid_t test = getpid();
+    watchdog_pid = fork();
+    if (watchdog_pid < 0)
+        fail("fork for the watchdog failed");
+    if (watchdog_pid > 0)
+        return;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != test)
+        _exit(0);
+    sleep(seconds);
+    say(fork_test_name);
+    say(": FAIL: watchdog: still running after the time limit (deadlock?)\n");
+    kill(test, SIGKILL);
+    _exit(0);
+}
+
+static void watchdog_stop(void)
+{
+    kill(watchdog_pid, SIGKILL);
+    while (waitpid(watchdog_pid, NULL, 0) < 0 && errno == EINTR) {
+    }
 }
 
 /* A test of glibc's malloc would pass and prove nothing; FORK_TEST_ANY_MALLOC

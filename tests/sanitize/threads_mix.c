@@ -113,6 +113,8 @@ static struct block make(uint64_t *rng) {
 }
 
 static void destroy(struct block *b, uint64_t *rng) {
+    if (b->p == NULL)
+        fail("a block went missing in the queue", NULL, 0);
     check(b);
     atomic_fetch_sub(&live, 1);
     if (!b->aligned && next(rng) % 3 == 0) {
@@ -140,9 +142,10 @@ static bool exchange(struct block *b) {
     pthread_mutex_lock(&queue.lock);
     bool got = false;
     if (queue.count == QUEUE || (queue.count > QUEUE / 2 && b->tag % 2 == 0)) {
+        /* The oldest leaves, b joins at the tail. */
         struct block out = queue.slot[queue.head];
-        queue.slot[queue.head] = *b;
         queue.head = (queue.head + 1) % QUEUE;
+        queue.slot[(queue.head + queue.count - 1) % QUEUE] = *b;
         *b = out;
         got = true;
     } else {
