@@ -43,6 +43,13 @@ static const bool config_valgrind = QUARRY_CONFIG_VALGRIND;
 #define NOINLINE __attribute__((noinline))
 #define COLD __attribute__((cold, noinline))
 #define NORETURN __attribute__((noreturn))
+/* For an alias: gcc's copy() gives it its target's attributes (nothrow,
+ * malloc, alloc_size); clang has no such attribute and would warn. */
+#if defined(__clang__)
+#define COPY_ATTRIBUTES(target)
+#else
+#define COPY_ATTRIBUTES(target) copy(target),
+#endif
 #define CACHELINE 64
 #define CACHE_ALIGNED __attribute__((aligned(CACHELINE)))
 

@@ -237,6 +237,6 @@ EXPORT int mallopt(int param, int value) {
     }
 }
 
-int __libc_mallopt(int param, int value) __attribute__((alias("mallopt"), copy(mallopt), visibility("default")));
+int __libc_mallopt(int param, int value) __attribute__((alias("mallopt"), COPY_ATTRIBUTES(mallopt) visibility("default")));
 
 

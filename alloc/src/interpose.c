@@ -10,7 +10,7 @@
 #include "api.c"
 #include "glibc_compat.c"
 
-#define ALIAS(target) __attribute__((alias(#target), copy(target), used, visibility("default")))
+#define ALIAS(target) __attribute__((alias(#target), COPY_ATTRIBUTES(target) used, visibility("default")))
 
 void *malloc(size_t size) ALIAS(quarry_malloc);
 void *calloc(size_t count, size_t size) ALIAS(quarry_calloc);
@@ -103,7 +103,7 @@ void _ZdaPvm(void *ptr, size_t size) ALIAS(quarry_free_sized);
 
 /* For interpose_cxx.cc: the same functions under hidden names, so that the
  * C++ operators reach them without a trip through the PLT. */
-#define HIDDEN_ALIAS(target) __attribute__((alias(#target), copy(target), visibility("hidden")))
+#define HIDDEN_ALIAS(target) __attribute__((alias(#target), COPY_ATTRIBUTES(target) visibility("hidden")))
 void *cxx_malloc(size_t size) HIDDEN_ALIAS(quarry_malloc);
 void *cxx_aligned_alloc(size_t alignment, size_t size) HIDDEN_ALIAS(quarry_aligned_alloc);
 void cxx_free(void *ptr) HIDDEN_ALIAS(quarry_free);

@@ -94,7 +94,17 @@ int main(int argc, char **argv)
         double_free(100 * 1000);
     else if (strcmp(mode, "double-huge") == 0)
         double_free(8 << 20);
-    else if (strcmp(mode, "double-remote") == 0) {
+    else if (strcmp(mode, "double-written") == 0) {
+        /* A use after free overwrites the block's first word before the
+         * second free: with the cache off (run so), the run's bitmap
+         * catches it at the second free whatever the block holds. */
+        char *p = malloc(48);
+        if (p == NULL)
+            return 4;
+        free_fn(p);
+        memset((char *volatile)p, 0x77, 16);
+        bad_free(p);
+    } else if (strcmp(mode, "double-remote") == 0) {
         char *p = malloc(48);
         pthread_t t;
         if (p == NULL || pthread_create(&t, NULL, free_in_thread, p) != 0)

@@ -443,3 +443,15 @@ Test(oom, a_failing_posix_memalign_leaves_enomem_in_errno_as_glibc_does) {
     struct child_result res = run_in_child(posix_memalign_failure_sets_errno, NULL);
     cr_assert(WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0, "status 0x%x", res.status);
 }
+
+/* Each test runs in a process of its own, so this calloc is the process's
+ * first call into quarry, before start-up has set the cache limit: it used
+ * to take the page path and give a 16-byte block a whole page. */
+Test(api, first_call_calloc_gets_a_small_block) {
+    unsigned char *p = quarry_calloc(1, 16);
+    cr_assert_not_null(p);
+    cr_assert_eq(quarry_malloc_usable_size(p), 16);
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(p[i], 0);
+    quarry_free(p);
+}
