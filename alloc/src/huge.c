@@ -49,11 +49,16 @@ static struct huge *record_get(void) {
     return h;
 }
 
-static void record_put(struct huge *h) {
-    lock_acquire(&huge_lock);
+/* Under huge_lock. */
+static void record_recycle(struct huge *h) {
     h->base = NULL;
     h->next = free_records;
     free_records = h;
+}
+
+static void record_put(struct huge *h) {
+    lock_acquire(&huge_lock);
+    record_recycle(h);
     lock_release(&huge_lock);
 }
 
@@ -102,6 +107,31 @@ static struct huge *cache_trim(void) {
     return evicted;
 }
 
+/* Under huge_lock: joins h with the cached mappings right before and
+ * after it, taking them out of the cache. A mapping cut by trim() and its
+ * tail come together again this way, so that a program whose huge sizes go
+ * up and down reuses the same pages instead of growing a short mapping
+ * into fresh ones (which the kernel must fault in and zero). Every base is
+ * chunk-aligned, so the lower one is. */
+static void cache_coalesce(struct huge *h) {
+    for (struct huge **link = &cache; *link != NULL;) {
+        struct huge *c = *link;
+        bool before = (char *)c->base + c->mapped == (char *)h->base;
+        if (!before && (char *)h->base + h->mapped != (char *)c->base) {
+            link = &c->next;
+            continue;
+        }
+        *link = c->next;
+        cache_bytes -= c->mapped;
+        cache_count--;
+        kept_sub(c);
+        if (before)
+            h->base = c->base;
+        h->mapped += c->mapped;
+        record_recycle(c);
+    }
+}
+
 /* A freed, unregistered mapping into the shared cache, or unmapped. */
 static void cache_put(struct huge *h) {
     if (h->mapped > HUGE_CACHE_FLOOR) {
@@ -110,6 +140,7 @@ static void cache_put(struct huge *h) {
         return;
     }
     lock_acquire(&huge_lock);
+    cache_coalesce(h);
     h->next = cache;
     cache = h;
     cache_bytes += h->mapped;

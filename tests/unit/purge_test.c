@@ -7,6 +7,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -256,6 +257,33 @@ Test(huge_cache, a_freed_huge_mapping_is_reused_without_new_pages) {
     /* An explicit purge empties the cache. */
     quarry_purge();
     cr_assert_eq(huge_get_stats().cached, 0);
+}
+
+static long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+/* A long mapping reused for a short block is cut, its tail cached; when
+ * the short block is freed and a long one asked for again, the two pieces
+ * join, and the long block gets the pages it had, none faulted anew. */
+Test(huge_cache, a_cut_mapping_joins_its_tail_again_without_new_pages) {
+    size_t big = 24 << 20, small = 5 << 20;
+    char *p = quarry_malloc(big);
+    memset(p, 1, big);
+    quarry_free(p);
+    char *q = quarry_malloc(small);
+    cr_assert_eq(q, p, "the slot's mapping is reused, cut to the short block");
+    memset(q, 2, small);
+    quarry_free(q);
+    long before = minor_faults();
+    char *r = quarry_malloc(big);
+    memset(r, 3, big);
+    long faults = minor_faults() - before;
+    cr_assert_eq(r, p, "the piece and its tail should come back as one mapping");
+    cr_assert_lt(faults, 256, "%ld pages faulted in again", faults);
+    quarry_free(r);
 }
 
 Test(purge, locked_pages_that_cannot_be_purged_are_not_taken_for_zero) {
