@@ -14,27 +14,49 @@ static struct huge *free_records; /* under huge_lock */
 static struct huge *cache;        /* under huge_lock; most recently freed first */
 static size_t cache_bytes, cache_count; /* under huge_lock */
 
-/* Counters kept with relaxed atomics: huge operations are rare next to
- * small ones, and no lock is taken for a slot hit. */
-static size_t st_allocated, st_slack, st_kept, st_nkept;
-static uint64_t st_nmalloc, st_ndalloc, st_nreused;
+/* Bytes of blocks in use and their slack: relaxed atomics, since no lock
+ * is taken for a slot hit. The bytes kept for reuse are not counted as
+ * they come and go (that was four locked instructions per slot hit): the
+ * statistics add up the cache and the slots when asked. */
+static size_t st_allocated, st_slack;
 
 #define ADD(var, v) __atomic_add_fetch(&(var), (v), __ATOMIC_RELAXED)
 #define SUB(var, v) __atomic_sub_fetch(&(var), (v), __ATOMIC_RELAXED)
 #define LOAD(var) __atomic_load_n(&(var), __ATOMIC_RELAXED)
 
+/* Operation counts, only ever added to. */
+struct huge_counts {
+    uint64_t nmalloc, ndalloc, nreused;
+};
+
 /* A thread's slot: a record of its own in a list that never shrinks, so
  * that a purge or an age step in another thread can take what it holds
- * (with a compare-and-swap; the owner takes and puts with an exchange). */
+ * (with a compare-and-swap; the owner takes and puts with an exchange).
+ * Its counts are written by its owner only, with plain relaxed stores; a
+ * thread without a slot (after its exit, or without memory for one) counts
+ * in shared_counts with atomic adds. A slot passed on to a new thread keeps
+ * its counts: they are sums. */
 struct slot {
     struct huge *held;
+    size_t held_mapped; /* held->mapped, for the statistics to read */
     struct slot *next;
     bool owned;
+    struct huge_counts counts;
 };
 static struct slot *slots; /* under huge_lock */
 static _Thread_local struct slot *my_slot;
 static _Thread_local bool slot_retired;
+static struct huge_counts shared_counts;
 static uint64_t next_idle_check; /* ms */
+
+#define COUNT(field)                                                                                 \
+    do {                                                                                             \
+        struct slot *s_ = my_slot;                                                                   \
+        if (s_ != NULL)                                                                              \
+            __atomic_store_n(&s_->counts.field, s_->counts.field + 1, __ATOMIC_RELAXED);              \
+        else                                                                                         \
+            ADD(shared_counts.field, 1);                                                             \
+    } while (0)
 
 /* Under huge_lock. */
 static struct huge *record_get(void) {
@@ -60,16 +82,6 @@ static void record_put(struct huge *h) {
     lock_acquire(&huge_lock);
     record_recycle(h);
     lock_release(&huge_lock);
-}
-
-static void kept_add(const struct huge *h) {
-    ADD(st_kept, h->mapped);
-    ADD(st_nkept, 1);
-}
-
-static void kept_sub(const struct huge *h) {
-    SUB(st_kept, h->mapped);
-    SUB(st_nkept, 1);
 }
 
 /* Unmaps a list of unregistered mappings and recycles their records. */
@@ -100,7 +112,6 @@ static struct huge *cache_trim(void) {
         *link = NULL;
         cache_bytes -= h->mapped;
         cache_count--;
-        kept_sub(h);
         h->next = evicted;
         evicted = h;
     }
@@ -124,7 +135,6 @@ static void cache_coalesce(struct huge *h) {
         *link = c->next;
         cache_bytes -= c->mapped;
         cache_count--;
-        kept_sub(c);
         if (before)
             h->base = c->base;
         h->mapped += c->mapped;
@@ -145,7 +155,6 @@ static void cache_put(struct huge *h) {
     cache = h;
     cache_bytes += h->mapped;
     cache_count++;
-    kept_add(h);
     struct huge *evicted = cache_trim();
     lock_release(&huge_lock);
     unmap_list(evicted);
@@ -170,7 +179,6 @@ static struct huge *cache_take(size_t size) {
         *take = h->next;
         cache_bytes -= h->mapped;
         cache_count--;
-        kept_sub(h);
     }
     lock_release(&huge_lock);
     return h;
@@ -239,10 +247,10 @@ static void *hand_out(struct huge *h, size_t size, bool zero, bool reused) {
     h->size = size;
     ADD(st_allocated, size);
     ADD(st_slack, h->mapped - size);
-    ADD(st_nmalloc, 1);
+    COUNT(nmalloc);
     vg_alloc(h->base, size, !reused);
     if (reused) {
-        ADD(st_nreused, 1);
+        COUNT(nreused);
         if (zero)
             memset(h->base, 0, size);
     }
@@ -254,10 +262,7 @@ static struct huge *slot_take(void) {
     struct slot *s = my_slot;
     if (s == NULL || __atomic_load_n(&s->held, __ATOMIC_RELAXED) == NULL)
         return NULL;
-    struct huge *h = __atomic_exchange_n(&s->held, NULL, __ATOMIC_ACQ_REL);
-    if (h != NULL)
-        kept_sub(h);
-    return h;
+    return __atomic_exchange_n(&s->held, NULL, __ATOMIC_ACQ_REL);
 }
 
 /* The calling thread's slot, made on its first use; NULL after its exit
@@ -284,10 +289,9 @@ static struct slot *slot_get(void) {
 }
 
 /* The age step, at most every decay_ms / 8, from huge operations. */
-static void maybe_release_idle(void) {
+static void maybe_release_idle(uint64_t now) {
     if (opt_decay_ms < 0 || __atomic_load_n(&purge_by_background, __ATOMIC_RELAXED))
         return;
-    uint64_t now = os_now_ms();
     uint64_t next = __atomic_load_n(&next_idle_check, __ATOMIC_RELAXED);
     if (now < next || !__atomic_compare_exchange_n(&next_idle_check, &next, now + ((uint64_t)opt_decay_ms >> 3),
                                                    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
@@ -297,7 +301,6 @@ static void maybe_release_idle(void) {
 
 void *huge_malloc(size_t size, size_t align, bool zero) {
     size = page_ceil(size);
-    maybe_release_idle();
     if (align <= CHUNK) {
         struct huge *h = slot_take();
         if (h != NULL) {
@@ -313,6 +316,8 @@ void *huge_malloc(size_t size, size_t align, bool zero) {
             unmap_list(h);
         }
     }
+    /* About to map: the moment to unmap what has idled (frees do it too). */
+    maybe_release_idle(os_now_ms());
     lock_acquire(&huge_lock);
     struct huge *h = record_get();
     lock_release(&huge_lock);
@@ -333,19 +338,19 @@ void huge_free(struct huge *h) {
     rtree_set((uintptr_t)h->base, NULL);
     SUB(st_allocated, h->size);
     SUB(st_slack, h->mapped - h->size);
-    ADD(st_ndalloc, 1);
-    h->freed_at = os_now_ms();
+    COUNT(ndalloc);
+    uint64_t now = os_now_ms();
+    h->freed_at = now;
     struct slot *s = h->mapped <= HUGE_SLOT_MAX ? slot_get() : NULL;
     if (s != NULL) {
-        kept_add(h);
+        __atomic_store_n(&s->held_mapped, h->mapped, __ATOMIC_RELAXED);
         h = __atomic_exchange_n(&s->held, h, __ATOMIC_ACQ_REL);
         if (h == NULL)
             goto done;
-        kept_sub(h);
     }
     cache_put(h);
 done:
-    maybe_release_idle();
+    maybe_release_idle(now);
 }
 
 /* Resizes within the mapping, cutting a slack past the bound. */
@@ -359,10 +364,8 @@ static bool resize_within(struct huge *h, size_t size) {
         h->mapped = size;
     }
     h->size = size;
-    ADD(st_allocated, size);
-    SUB(st_allocated, old);
-    ADD(st_slack, h->mapped - size);
-    SUB(st_slack, old_mapped - old);
+    ADD(st_allocated, size - old); /* wraps when it shrinks: the sum is right */
+    ADD(st_slack, (h->mapped - size) - (old_mapped - old));
     return true;
 }
 
@@ -403,7 +406,6 @@ size_t huge_purge(void) {
     for (struct slot *s = slots; s != NULL; s = s->next) {
         struct huge *h = __atomic_exchange_n(&s->held, NULL, __ATOMIC_ACQ_REL);
         if (h != NULL) {
-            kept_sub(h);
             h->next = list;
             list = h;
         }
@@ -411,7 +413,6 @@ size_t huge_purge(void) {
     while (cache != NULL) {
         struct huge *h = cache;
         cache = h->next;
-        kept_sub(h);
         h->next = list;
         list = h;
     }
@@ -437,7 +438,6 @@ size_t huge_release_idle(void) {
         if (h == NULL || h->freed_at > cutoff ||
             !__atomic_compare_exchange_n(&s->held, &h, NULL, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             continue;
-        kept_sub(h);
         h->next = list;
         list = h;
     }
@@ -450,7 +450,6 @@ size_t huge_release_idle(void) {
         *link = h->next;
         cache_bytes -= h->mapped;
         cache_count--;
-        kept_sub(h);
         h->next = list;
         list = h;
     }
@@ -478,11 +477,28 @@ struct huge_stats huge_get_stats(void) {
     struct huge_stats s;
     s.allocated = LOAD(st_allocated);
     s.slack = LOAD(st_slack);
-    s.cached = LOAD(st_kept);
-    s.ncached = LOAD(st_nkept);
-    s.nreused = LOAD(st_nreused);
-    s.ndalloc = LOAD(st_ndalloc);
-    s.nmalloc = LOAD(st_nmalloc);
+    /* Frees are read before allocations, so that the count of blocks in
+     * use a concurrent pair may leave behind is never negative. */
+    s.ndalloc = LOAD(shared_counts.ndalloc);
+    s.nmalloc = s.nreused = 0;
+    s.cached = s.ncached = 0;
+    lock_acquire(&huge_lock);
+    for (const struct slot *t = slots; t != NULL; t = t->next)
+        s.ndalloc += LOAD(t->counts.ndalloc);
+    for (const struct slot *t = slots; t != NULL; t = t->next) {
+        s.nmalloc += LOAD(t->counts.nmalloc);
+        s.nreused += LOAD(t->counts.nreused);
+        /* Without dereferencing held, which its owner may be changing. */
+        if (LOAD(t->held) != NULL) {
+            s.cached += LOAD(t->held_mapped);
+            s.ncached++;
+        }
+    }
+    s.cached += cache_bytes;
+    s.ncached += cache_count;
+    lock_release(&huge_lock);
+    s.nmalloc += LOAD(shared_counts.nmalloc);
+    s.nreused += LOAD(shared_counts.nreused);
     s.count = (size_t)(s.nmalloc - s.ndalloc);
     return s;
 }
