@@ -3,7 +3,6 @@
 #include "conf.h"
 #include "os.h"
 #include "report.h"
-static int getenv_dbg = 0;
 
 /* One age step purges at most this share of the dirty pages (but at least
  * PURGE_FLOOR): a heap that goes idle gives its pages back over a few
@@ -141,7 +140,6 @@ void purge_after_free(struct arena *a) {
             /* Down to half the bound outside a cycle (hysteresis); inside
              * one, just to the allowance. */
             size_t target = keep == bound ? bound / 2 : keep;
-            if (getenv_dbg) { struct msg m = {.len=0}; msg_str(&m,"PURGE a="); msg_dec(&m,a->index); msg_str(&m," act="); msg_dec(&m,a->nactive); msg_str(&m," dirty="); msg_dec(&m,a->ndirty); msg_str(&m," bound="); msg_dec(&m,bound); msg_str(&m," keep="); msg_dec(&m,keep); msg_str(&m," peak="); msg_dec(&m,a->peak_cur); msg_str(&m," mark="); msg_dec(&m,a->purge.refault_mark); msg_str(&m," since="); msg_dec(&m,now - a->purge.last_purge); msg_emit(&m);}
             size_t purged = purge_pass(a, a->ndirty - target, UINT64_MAX);
             a->purge.last_purge = now;
             a->purge.refault_mark = a->nactive + purged / 2;
