@@ -318,7 +318,39 @@ size_t quarry_malloc_usable_size(const void *ptr) {
     return usable_size_slow(ptr);
 }
 
+/* A live small region into a block of another class: the lookup is done. */
+static NOINLINE void *realloc_small_move(void *ptr, const struct run *r, size_t size) {
+    if (unlikely(size > SIZE_LIMIT))
+        return fail_enomem();
+    void *p = malloc_impl(size);
+    if (unlikely(p == NULL))
+        return NULL;
+    size_t old_size = class_size(r->cls);
+    memcpy(p, ptr, old_size < size ? old_size : size);
+    tcache_free(r->cls, ptr);
+    return p;
+}
+
+static NOINLINE void *realloc_slow(void *ptr, size_t size);
+
+/* A small block resized within its class (Redis's strings and packed
+ * lists grow and shrink so, constantly) returns at once; one moving to
+ * another class skips the second lookup. Every other case, realloc_slow. */
 void *quarry_realloc(void *ptr, size_t size) {
+    struct run *r = live_small_region(ptr);
+    if (likely(r != NULL && size != 0)) {
+        if (likely(size <= SMALL_MAX && size_to_class(size) == r->cls)) {
+            size_t usable = class_size(r->cls);
+            tcache_count_direct(usable, usable);
+            return ptr;
+        }
+        return realloc_small_move(ptr, r, size);
+    }
+    return realloc_slow(ptr, size);
+}
+
+/* NULL, size 0, large, huge and invalid pointers. */
+static NOINLINE void *realloc_slow(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_impl(size);
     struct block b = {0};
