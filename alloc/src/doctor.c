@@ -190,7 +190,8 @@ struct heap_view {
     unsigned arenas_used, nthreads;
     struct huge_stats huge;
     size_t base, retained_chunks;
-    size_t tcache_bytes, tcache_blocks; /* the calling thread's cache */
+    struct tcache_census tcache; /* every thread's cache (an estimate: they run on) */
+    size_t own_tcache_bytes;     /* the calling thread's share */
     size_t allocated, active, resident, mapped, rss;
 };
 
@@ -240,13 +241,11 @@ static void read_heap(struct heap_view *v) {
     v->huge = huge_get_stats();
     v->base = base_mapped();
     v->retained_chunks = chunk_nretained();
+    tcache_census(&v->tcache);
     struct tcache *tc = thread_tcache;
     if (tcache_is_real(tc))
-        for (unsigned b = 0; b < tc->nbins; b++) {
-            size_t n = tcache_bin_count(&tc->bins[b]);
-            v->tcache_blocks += n;
-            v->tcache_bytes += n * bin_bytes(b);
-        }
+        for (unsigned b = 0; b < tc->nbins; b++)
+            v->own_tcache_bytes += tcache_bin_count(&tc->bins[b]) * bin_bytes(b);
     size_t small = 0;
     for (unsigned c = 0; c < NSMALL; c++)
         small += v->cls[c].curregs * class_size(c);
@@ -477,8 +476,10 @@ static void diagnose_huge(struct doctor *d) {
     if (significant(v, v->huge.slack)) {
         finding(d, "huge slack");
         out_bytes(o, v->huge.slack);
-        out_str(o, " is mapped past the size of live huge blocks (reused mappings up to twice the request).\n"
-                   "     It is the room those blocks grow into in place; it goes when they are freed.\n");
+        out_str(o, " is mapped past the size of live huge blocks (a reused mapping, or a block shrunk\n"
+                   "     in place, keeps up to twice its size).\n"
+                   "     It is the room those blocks grow into in place; it leaves with them when they are freed\n"
+                   "     (into the cache of huge mappings, which quarry_purge() empties).\n");
     }
 }
 
@@ -495,34 +496,62 @@ static void diagnose_muzzy(struct doctor *d) {
 static void diagnose_tcache(struct doctor *d) {
     const struct heap_view *v = d->v;
     struct outbuf *o = &d->o;
-    if (v->tcache_bytes < TCACHE_FLOOR || v->tcache_bytes * 20 < v->allocated)
+    size_t bytes = v->tcache.bytes;
+    if (bytes < TCACHE_FLOOR || bytes * 20 < v->allocated)
         return;
     finding(d, "thread cache");
-    out_bytes(o, v->tcache_bytes);
+    out_bytes(o, bytes);
     out_str(o, " (");
-    out_u64(o, v->tcache_blocks);
-    out_str(o, " free blocks) sit in this thread's cache, counted in allocated.\n"
-               "     thread.tcache.flush (mallctl) gives them back to their runs; tcache_max:");
+    out_u64(o, v->tcache.blocks);
+    out_str(o, " free blocks) sit in the caches of ");
+    out_u64(o, v->tcache.nthreads);
+    out_str(o, v->tcache.nthreads == 1 ? " thread" : " threads");
+    out_str(o, " (this thread's: ");
+    out_bytes(o, v->own_tcache_bytes);
+    out_str(o, "), counted in allocated.\n"
+               "     thread.tcache.flush (mallctl) gives a thread's blocks back to their runs, run on that thread;\n"
+               "     each cache's idle-bin GC returns what its thread stops using, as the thread frees.\n"
+               "     tcache_max:");
     out_u64(o, opt_tcache_max / 2 >= PAGE ? opt_tcache_max / 2 : PAGE);
     out_str(o, " (now ");
     out_u64(o, opt_tcache_max);
-    out_str(o, ") caches fewer large blocks;\n     each of the ");
-    out_u64(o, v->nthreads);
-    out_str(o, " threads has a cache of its own, emptied by its idle-bin GC.\n");
+    out_str(o, ") caches fewer large blocks; tcache:false turns the caches off.\n");
 }
 
 static void diagnose_metadata(struct doctor *d) {
     const struct heap_view *v = d->v;
-    size_t meta = v->base + v->nchunks * CHUNK_HEADER_PAGES * PAGE;
+    struct outbuf *o = &d->o;
+    size_t headers = v->nchunks * CHUNK_HEADER_PAGES * PAGE;
+    size_t meta = v->base + headers;
     if (!significant(v, meta) || meta * 4 < v->resident)
         return;
     finding(d, "metadata");
-    out_bytes(&d->o, meta);
-    out_str(&d->o, " of metadata (chunk headers, run descriptors, thread caches) for ");
-    out_u64(&d->o, v->arenas_used);
-    out_str(&d->o, " arenas and ");
-    out_u64(&d->o, v->nthreads);
-    out_str(&d->o, " threads.\n     Fewer arenas (narenas) share chunks; tcache:false drops the per-thread caches.\n");
+    out_bytes(o, meta);
+    out_str(o, " of metadata for ");
+    out_u64(o, v->arenas_used);
+    out_str(o, v->arenas_used == 1 ? " arena and " : " arenas and ");
+    out_u64(o, v->nthreads);
+    out_str(o, v->nthreads == 1 ? " thread: " : " threads: ");
+    out_bytes(o, headers);
+    out_str(o, " in the headers of ");
+    out_u64(o, v->nchunks);
+    out_str(o, " chunks,\n     ");
+    out_bytes(o, v->base);
+    out_str(o, " in base memory (run descriptors, thread caches, the chunk registry).\n");
+    if (headers >= v->base && v->nchunks != 0) {
+        /* A header is a fixed 12 KiB a chunk: it weighs only when chunks
+         * are nearly empty, each pinned by a few live pages. */
+        out_str(o, "     The chunks hold ");
+        out_bytes(o, v->pactive * PAGE / v->nchunks);
+        out_str(o, " of active pages each on average: a few live blocks keep each chunk mapped;\n"
+                   "     freeing or moving them gives the chunk back.");
+        if (v->arenas_used > 1)
+            out_str(o, " Fewer arenas (narenas) pack blocks into fewer chunks.");
+        out_str(o, "\n");
+    } else {
+        out_str(o, "     Fewer arenas (narenas) share chunks and descriptors; tcache:false drops the\n"
+                   "     per-thread caches.\n");
+    }
 }
 
 /* ---- the report ------------------------------------------------------------ */
@@ -554,6 +583,8 @@ static void headline(struct doctor *d) {
     out_u64(o, v->arenas_used);
     out_str(o, ", threads bound: ");
     out_u64(o, v->nthreads);
+    out_str(o, ", threads with a cache: ");
+    out_u64(o, v->tcache.nthreads);
     out_str(o, ", chunks: ");
     out_u64(o, v->nchunks);
     out_str(o, ", huge blocks: ");
@@ -596,8 +627,10 @@ static void gap_table(struct doctor *d, const int64_t *part) {
     out_col(o, fmt_u64(num, sizeof(num), gap), -14);
     out_str(o, " B  100.0%\n");
     out_str(o, "  (not in the gap: ");
-    out_bytes(o, v->tcache_bytes);
-    out_str(o, " of allocated are free blocks in this thread's cache)\n");
+    out_bytes(o, v->tcache.bytes);
+    out_str(o, " of allocated are free blocks in the caches of ");
+    out_u64(o, v->tcache.nthreads);
+    out_str(o, v->tcache.nthreads == 1 ? " thread)\n" : " threads)\n");
 }
 
 static void class_table(struct doctor *d, const unsigned *order, unsigned n) {
@@ -664,9 +697,19 @@ unsigned doctor_write(void (*write_cb)(void *, const char *), void *cbopaque) {
     diagnose_metadata(&d);
     uint64_t gap = v.resident - v.allocated;
     if (d.nfindings == 0 && gap >= 4 * FINDING_FLOOR && v.resident * 2 > v.allocated * 3) {
+        unsigned top = 0;
+        for (unsigned k = 1; k < NGAP; k++)
+            if (part[k] > part[top])
+                top = k;
         finding(&d, "spread");
         out_str(&d.o, "resident is more than 1.5 times allocated, with no single cause of 4 MiB and a tenth of\n"
-                      "     resident: the table above shows the parts; quarry_purge() returns what is dirty.\n");
+                      "     resident, and no size class over its own threshold: the largest part is ");
+        out_str(&d.o, gap_names[top]);
+        out_str(&d.o, "\n     (");
+        out_bytes(&d.o, (uint64_t)part[top]);
+        out_str(&d.o, ", ");
+        out_share(&d.o, (uint64_t)part[top], gap);
+        out_str(&d.o, " of the gap). The table above shows every part; quarry_purge() returns what is dirty.\n");
     }
     if (d.nfindings == 0)
         out_str(&d.o, " no issues. Every part of the gap is under 4 MiB or under a tenth of resident memory,\n"

@@ -254,6 +254,26 @@ static size_t draw_legend(struct outbuf *o, size_t y) {
     return 18 + 14 + 2 * 14 + 6;
 }
 
+/*
+ * draw_lock guards only the static scratch below, which each drawing
+ * fills from the start: no state outlives it. It stays outside the fork
+ * order (lock.h) because it is held for the whole picture, file writes
+ * included (megabytes for a large heap), and a fork, Redis's BGSAVE
+ * among them, should not wait for that. A fork can therefore happen
+ * while another thread draws; that thread is not in the child, so the
+ * child re-makes the lock (heapmap_postfork_child) and can draw at once.
+ * Only when the forking thread itself is the one drawing (a signal
+ * handler's fork) is the lock left alone: the drawing goes on in the
+ * child and releases it.
+ */
+static lock_t draw_lock = LOCK_INITIALIZER;
+static _Thread_local bool drawing;
+
+void heapmap_postfork_child(void) {
+    if (!drawing)
+        lock_init(&draw_lock);
+}
+
 struct layout {
     size_t nrows, rows_height, top;
     unsigned row_h, narena_groups;
@@ -266,12 +286,11 @@ size_t heapmap_write(void (*write_cb)(void *, const char *), void *cbopaque) {
     struct stats_totals t;
     stats_totals(&t);
     size_t rss = doctor_rss();
-    /* Large: static, guarded, as one heap map at a time is drawn. The lock
-     * is outside the fork order: a child forked mid-drawing cannot draw. */
-    static lock_t draw_lock = LOCK_INITIALIZER;
+    /* Large: static, as one heap map at a time is drawn (draw_lock). */
     static struct layout lay;
     static struct chunk_picture pic;
-    lock_acquire(&draw_lock);
+    lock_acquire_unordered(&draw_lock);
+    drawing = true;
     memset(&lay, 0, sizeof(lay));
     for (unsigned i = 0; i < narenas && i < 4096; i++) {
         struct arena *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
@@ -372,7 +391,8 @@ size_t heapmap_write(void (*write_cb)(void *, const char *), void *cbopaque) {
     draw_legend(&o, y);
     out_str(&o, "</svg>\n");
     out_flush(&o);
-    lock_release(&draw_lock);
+    drawing = false;
+    lock_release_unordered(&draw_lock);
     return drawn;
 }
 

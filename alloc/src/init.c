@@ -7,12 +7,14 @@
 #include "base.h"
 #include "chunk.h"
 #include "conf.h"
+#include "heapmap.h"
 #include "huge.h"
 #include "lock.h"
 #include "os.h"
 #include "reclaim.h"
 #include "rtree.h"
 #include "tcache.h"
+#include "trace.h"
 
 #if QUARRY_CONFIG_VALGRIND
 #include <valgrind/valgrind.h>
@@ -110,6 +112,7 @@ static void prefork(void) {
     lock_acquire(&huge_lock);
     lock_acquire(&rtree_lock);
     lock_acquire(&base_lock);
+    tcache_prefork();
 }
 
 static void fork_leave(void) {
@@ -119,6 +122,7 @@ static void fork_leave(void) {
 
 static void postfork_parent(void) {
     if (fork_locked_at == fork_depth) {
+        tcache_postfork_parent();
         lock_release(&base_lock);
         lock_release(&rtree_lock);
         lock_release(&huge_lock);
@@ -140,6 +144,7 @@ static void postfork_parent(void) {
  * either way with one thread. */
 static void postfork_child(void) {
     if (fork_locked_at == fork_depth) {
+        tcache_postfork_child();
         lock_init(&base_lock);
         lock_init(&rtree_lock);
         lock_init(&huge_lock);
@@ -153,6 +158,9 @@ static void postfork_child(void) {
         lock_busy = 0;
         /* The background purge thread, if any, did not come along. */
         reclaim_postfork_child();
+        /* Their locks are outside the order (heapmap.c, trace.c say why). */
+        heapmap_postfork_child();
+        trace_postfork_child();
         if (fork_took_stdio)
             _IO_list_resetlock();
         fork_locked_at = 0;

@@ -5,12 +5,14 @@
  * precedes a lock it already holds):
  *   init_lock < for each arena: its bin locks, then its arena lock
  *             < chunk_pool_lock < huge_lock < rtree_lock < base_lock
+ *             < tcache.c's registry_lock (the list of live thread caches)
  * No path holds a bin lock while taking an arena lock, nor holds two
  * arenas' locks, so taking arenas one after the other cannot deadlock.
  * Every lock in that order is a leaf for the rest of the process: no path
  * calls out of quarry (stdio, other libraries' locks) while holding one.
  * Fork relies on that (init.c). Locks outside the order, which fork never
- * takes, use the _unordered calls below.
+ * takes, use the _unordered calls below; a forked child re-makes them
+ * (heapmap_postfork_child, trace_postfork_child).
  */
 #ifndef QUARRY_LOCK_H
 #define QUARRY_LOCK_H

@@ -12,6 +12,7 @@
 #include "vg.h"
 #include "init.h"
 #include "junk.h"
+#include "lock.h"
 #include "report.h"
 
 _Thread_local struct tcache *thread_tcache = &tcache_initial;
@@ -80,6 +81,80 @@ static struct tcache *tcache_create(struct arena *a) {
     return tc;
 }
 
+/* ---- the registry of live caches ----------------------------------------
+ * So that the doctor sees the blocks every thread holds, not only the
+ * calling thread's. A cache joins when it is built and leaves at thread
+ * exit, before its memory goes back to cache_pool; the fast paths never
+ * look at the list, so it costs one lock per thread's life. The lock is
+ * a leaf: nothing else is taken while it is held. */
+static lock_t registry_lock = LOCK_INITIALIZER;
+static struct tcache *registry_head;
+
+/* Under registry_lock. */
+static void registry_push(struct tcache *tc) {
+    tc->live_next = registry_head;
+    tc->live_prev = &registry_head;
+    if (registry_head != NULL)
+        registry_head->live_prev = &tc->live_next;
+    registry_head = tc;
+}
+
+static void registry_link(struct tcache *tc) {
+    lock_acquire(&registry_lock);
+    registry_push(tc);
+    lock_release(&registry_lock);
+}
+
+static void registry_unlink(struct tcache *tc) {
+    lock_acquire(&registry_lock);
+    *tc->live_prev = tc->live_next;
+    if (tc->live_next != NULL)
+        tc->live_next->live_prev = tc->live_prev;
+    tc->live_next = NULL;
+    tc->live_prev = NULL;
+    lock_release(&registry_lock);
+}
+
+static size_t bin_size(size_t bin);
+
+void tcache_census(struct tcache_census *out) {
+    memset(out, 0, sizeof(*out));
+    lock_acquire(&registry_lock);
+    for (const struct tcache *tc = registry_head; tc != NULL; tc = tc->live_next) {
+        out->nthreads++;
+        for (unsigned bin = 0; bin < tc->nbins; bin++) {
+            const struct tcache_bin *b = &tc->bins[bin];
+            /* A racy read, on purpose: the owning thread moves top with
+             * plain stores on its fast path, and taking anything there to
+             * make this exact would cost every malloc. A relaxed load
+             * sees some recent value, enough for an estimate. base and
+             * end were set before the cache was linked (the lock orders
+             * that) and never move. */
+            void **top = __atomic_load_n(&b->top, __ATOMIC_RELAXED);
+            size_t n = top >= b->base && top <= b->end ? (size_t)(top - b->base) : 0;
+            out->blocks += n;
+            out->bytes += n * bin_size(bin);
+        }
+    }
+    lock_release(&registry_lock);
+}
+
+void tcache_prefork(void) { lock_acquire(&registry_lock); }
+
+void tcache_postfork_parent(void) { lock_release(&registry_lock); }
+
+/* The other threads did not come along: their caches leave the list so
+ * that a census in the child counts only threads that exist. (Their
+ * blocks stay cached where no thread will use them, as they would
+ * without the registry.) */
+void tcache_postfork_child(void) {
+    lock_init(&registry_lock);
+    registry_head = NULL;
+    struct tcache *tc = thread_tcache;
+    if (tcache_is_real(tc) && tc->live_prev != NULL)
+        registry_push(tc);
+}
+
 /* The calling thread's first allocation: bind an arena, build the cache. */
 static bool tcache_start(void) {
     struct arena *a = arena_choose();
@@ -96,6 +171,7 @@ static bool tcache_start(void) {
     }
     if (tc == NULL)
         return false;
+    registry_link(tc);
     thread_tcache = tc;
     reclaim_background_poll();
     return true;
@@ -275,6 +351,7 @@ void tcache_thread_exit(void) {
     /* The cache's counters go with it: fold its totals into the direct
      * ones, which destructors running later keep adding to. */
     tcache_thread_bytes(&tcache_direct_allocated, &tcache_direct_deallocated);
+    registry_unlink(tc);
     thread_tcache = &tcache_bypass;
     base_pool_put(&cache_pool, tc);
 }

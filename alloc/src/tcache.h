@@ -50,6 +50,11 @@ struct tcache {
     uint64_t nfreed[TCACHE_NBINS_MAX];
     uint64_t nfilled[TCACHE_NBINS_MAX];
     uint64_t nflushed[TCACHE_NBINS_MAX];
+    /* The registry of live caches (tcache_census), under its own lock;
+     * set when the cache is built and cleared at thread exit, never on a
+     * fast path. */
+    struct tcache *live_next;
+    struct tcache **live_prev; /* the pointer that points at this cache */
 };
 
 extern struct tcache tcache_initial;
@@ -87,6 +92,21 @@ void tcache_flush(struct tcache *tc);
 COLD void *tcache_alloc_unkeyed(const void *ptr);
 /* The thread is exiting: flush, free the cache, bypass from now on. */
 void tcache_thread_exit(void);
+
+/* Every thread's cache at one moment, for the doctor: the cached blocks,
+ * their bytes (by class size), and how many threads have a cache. The
+ * other threads go on allocating while it is read, so the figures are an
+ * estimate that is exact only for a quiet program. */
+struct tcache_census {
+    size_t bytes, blocks;
+    unsigned nthreads;
+};
+void tcache_census(struct tcache_census *out);
+/* Fork (init.c): the registry's lock comes last in lock.h's order. The
+ * child keeps only its own thread's cache on the list. */
+void tcache_prefork(void);
+void tcache_postfork_parent(void);
+void tcache_postfork_child(void);
 
 /* Bytes (usable sizes) of the blocks the calling thread has allocated and
  * freed since it started, cached or not; both only grow. */

@@ -11,6 +11,20 @@
 #include "init.h"
 #include "stats.h"
 
+/*
+ * start_lock guards trace_fd and trace_running while a thread is started.
+ * It stays outside the fork order (lock.h): it is held across open(2) and
+ * pthread_create, which allocates and takes the C library's own locks, so
+ * it cannot be one of the order's leaves. Nothing it guards has to be
+ * consistent in a child: the trace thread never comes along, so the child
+ * forgets the trace wholesale (trace_postfork_child: not running, the
+ * parent's file closed, the lock re-made) and may start its own. Only when
+ * the forking thread is itself inside trace_start (a signal handler's
+ * fork) is everything left as it is: trace_start finishes in the child,
+ * sets the state and releases the lock.
+ */
+static lock_t start_lock = LOCK_INITIALIZER;
+static _Thread_local bool starting;
 static int trace_fd = -1;
 static bool trace_running;
 
@@ -126,10 +140,10 @@ static void *trace_main(void *arg) {
 }
 
 bool trace_start(void) {
-    static lock_t start_lock = LOCK_INITIALIZER;
     if (opt_stats_interval == 0 || opt_stats_file[0] == '\0')
         return false;
-    lock_acquire(&start_lock);
+    lock_acquire_unordered(&start_lock);
+    starting = true;
     if (!trace_running) {
         trace_fd = open(opt_stats_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         pthread_attr_t attr;
@@ -147,8 +161,19 @@ bool trace_start(void) {
         }
     }
     bool running = trace_running;
-    lock_release(&start_lock);
+    starting = false;
+    lock_release_unordered(&start_lock);
     return running;
+}
+
+void trace_postfork_child(void) {
+    if (starting)
+        return;
+    lock_init(&start_lock);
+    trace_running = false;
+    if (trace_fd >= 0)
+        close(trace_fd);
+    trace_fd = -1;
 }
 
 extern char **environ;

@@ -1,21 +1,31 @@
 /* The memory doctor: "no issues" on a healthy heap, each finding on a heap
- * built to show it, the parts of the gap adding up to the gap, nothing
- * allocated from the heap it inspects, and the control names that write
- * the diagnosis and the heap map to files. Each Test runs in a process of
- * its own (Criterion forks), so option changes stay in their test. */
+ * built to show it (other threads' caches included), the parts of the gap
+ * adding up to the gap, nothing allocated from the heap it inspects, the
+ * control names that write the diagnosis and the heap map to files, and a
+ * forked child that can still draw and trace. Each Test runs in a process
+ * of its own (Criterion forks), so option changes stay in their test. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "conf.h"
 #include "doctor.h"
 #include "heapmap.h"
 #include "quarry.h"
+#include "size_class.h"
 #include "stats.h"
+#include "tcache.h"
+#include "trace.h"
 
 static char text[1 << 16];
 static size_t text_len;
@@ -114,6 +124,24 @@ Test(doctor, a_cached_huge_mapping_is_a_finding) {
     quarry_free(keep);
 }
 
+/* A 24 MiB huge block shrunk to 13 MiB keeps its mapping (up to twice the
+ * size is kept, so that it can grow back in place): 11 MiB of slack. */
+Test(doctor, huge_slack_is_a_finding) {
+    void *keep = quarry_malloc(100);
+    char *huge = quarry_malloc(24 << 20);
+    cr_assert_not_null(huge);
+    char *shrunk = quarry_realloc(huge, 13 << 20);
+    cr_assert_eq(shrunk, huge, "shrunk in place");
+    cr_assert_eq(ctl_size("stats.huge.slack"), (size_t)11 << 20);
+    cr_assert_gt(diagnose(), 0, "%s", text);
+    cr_assert_not_null(strstr(text, "[huge slack] 11.0 MiB is mapped past the size of live huge blocks"), "%s", text);
+    cr_assert_null(strstr(text, "[huge cache]"), "%s", text);
+    quarry_free(shrunk); /* the mapping goes to the huge cache; a purge unmaps it */
+    quarry_purge();
+    cr_assert_eq(diagnose(), 0, "after the free and a purge:\n%s", text);
+    quarry_free(keep);
+}
+
 /* Twenty blocks of each cached large class, freed: about 2.9 MiB of this
  * thread's cache. */
 Test(doctor, a_full_thread_cache_is_a_finding) {
@@ -130,6 +158,47 @@ Test(doctor, a_full_thread_cache_is_a_finding) {
     cr_assert_not_null(strstr(text, "thread.tcache.flush"), "%s", text);
     flush();
     cr_assert_eq(diagnose(), 0, "after a flush:\n%s", text);
+}
+
+/* Four threads cache five blocks of each cached large class (720 KiB a
+ * thread, under the finding's floor alone) and wait; the main thread,
+ * whose own cache is empty, must still see all of them: 160 blocks,
+ * 2.8 MiB, in four threads' caches. */
+enum { NCACHING = 4, PER_CLASS = 5 };
+static pthread_barrier_t caches_full, may_exit;
+
+static void *fill_a_cache(void *arg) {
+    (void)arg;
+    void *b[8][PER_CLASS];
+    for (int k = 0; k < 8; k++)
+        for (int i = 0; i < PER_CLASS; i++)
+            b[k][i] = quarry_malloc((size_t)(k + 1) << 12);
+    for (int k = 0; k < 8; k++)
+        for (int i = 0; i < PER_CLASS; i++)
+            quarry_free(b[k][i]);
+    pthread_barrier_wait(&caches_full);
+    pthread_barrier_wait(&may_exit);
+    return NULL;
+}
+
+Test(doctor, every_threads_cache_is_counted) {
+    pthread_barrier_init(&caches_full, NULL, NCACHING + 1);
+    pthread_barrier_init(&may_exit, NULL, NCACHING + 1);
+    pthread_t t[NCACHING];
+    for (int i = 0; i < NCACHING; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, fill_a_cache, NULL), 0);
+    pthread_barrier_wait(&caches_full);
+    unsigned n = diagnose();
+    pthread_barrier_wait(&may_exit);
+    for (int i = 0; i < NCACHING; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_gt(n, 0, "%s", text);
+    cr_assert_not_null(strstr(text, "[thread cache] 2.8 MiB (160 free blocks) sit in the caches of 4 threads"),
+                       "%s", text);
+    cr_assert_not_null(strstr(text, "threads with a cache: 4"), "%s", text);
+    /* Their caches went with the threads (flushed, unlinked): nothing left. */
+    cr_assert_eq(diagnose(), 0, "after the threads ended:\n%s", text);
+    cr_assert_not_null(strstr(text, "threads with a cache: 0"), "%s", text);
 }
 
 /* purge:free, then an explicit purge of chunks that stay in use: their
@@ -149,6 +218,56 @@ Test(doctor, madv_free_pages_are_a_finding) {
         cr_skip_test("this kernel refused MADV_FREE");
     cr_assert_gt(diagnose(), 0, "%s", text);
     cr_assert_not_null(strstr(text, "[MADV_FREE]"), "%s", text);
+}
+
+/* Sparse chunks: in each of 400 chunks one page stays in use and the rest
+ * is freed and purged, so each chunk's 12 KiB header outweighs what it
+ * holds: metadata is most of resident memory. Only address space is
+ * taken (the large blocks are never written). */
+Test(doctor, metadata_is_a_finding_when_it_outweighs_the_heap) {
+    enum { NCHUNKS = 400 };
+    static void *wide[NCHUNKS], *page[NCHUNKS];
+    for (int i = 0; i < NCHUNKS; i++) {
+        wide[i] = quarry_malloc(LARGE_MAX - PAGE);
+        page[i] = quarry_malloc(PAGE);
+        cr_assert(wide[i] != NULL && page[i] != NULL);
+    }
+    for (int i = 0; i < NCHUNKS; i++)
+        quarry_free(wide[i]);
+    quarry_purge();
+    cr_assert_geq(ctl_size("stats.metadata") * 4, ctl_size("stats.resident"),
+                  "the built heap should be mostly metadata");
+    cr_assert_eq(diagnose(), 1, "%s", text);
+    cr_assert_not_null(strstr(text, "[metadata]"), "%s", text);
+    cr_assert_not_null(strstr(text, "in the headers of 400 chunks"), "%s", text);
+    for (int i = 0; i < NCHUNKS; i++)
+        quarry_free(page[i]);
+}
+
+/* Blocks of 25 size classes, three of every four freed: 18 MiB of free
+ * regions, under 1 MiB in each class, so no class is fragmented enough to
+ * name, yet resident is four times allocated: the spread finding, which
+ * names the largest part of the gap. */
+Test(doctor, a_gap_with_no_single_cause_is_spread) {
+    static void *b[NSMALLBLOCKS];
+    size_t n = 0;
+    for (unsigned c = 1; c <= 25; c++) {
+        size_t count = ((size_t)1 << 20) / class_size(c);
+        for (size_t i = 0; i < count; i++) {
+            cr_assert_lt(n, (size_t)NSMALLBLOCKS);
+            b[n++] = quarry_malloc(class_size(c));
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (i % 4 != 0)
+            quarry_free(b[i]);
+    flush();
+    cr_assert_eq(diagnose(), 1, "%s", text);
+    cr_assert_not_null(strstr(text, "[spread]"), "%s", text);
+    cr_assert_not_null(strstr(text, "the largest part is free regions in partly used small runs"), "%s", text);
+    cr_assert_null(strstr(text, "[fragmentation]"), "%s", text);
+    for (size_t i = 0; i < n; i += 4)
+        quarry_free(b[i]);
 }
 
 /* The parts of the gap, as printed, against the gap read through the
@@ -280,5 +399,124 @@ Test(doctor, the_control_names_write_the_files) {
     cr_assert_eq(quarry_ctl("quarry.doctor", NULL, NULL, &path, 3), EINVAL);
     unlink(doc);
     unlink(map);
+    quarry_free(keep);
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+static _Atomic bool stop_drawing;
+
+static void *draw_forever(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stop_drawing))
+        quarry_heapmap("/dev/null");
+    return NULL;
+}
+
+/* The child's exit status, or 128 + the signal that ended it. */
+static int wait_child(pid_t pid) {
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+/* Another thread is drawing heap maps, nearly always holding the drawing
+ * lock, when this thread forks: each child must still draw one (the
+ * drawer did not come along). A child stuck on the lock dies of its
+ * alarm. */
+Test(doctor, a_child_forked_while_another_thread_draws_can_draw) {
+    for (int i = 0; i < 20000; i++)
+        blocks[i] = quarry_malloc(16 + (size_t)(i % 40) * 32);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, draw_forever, NULL), 0);
+    for (int round = 0; round < 20; round++) {
+        struct timespec pause = {0, 3000000};
+        nanosleep(&pause, NULL);
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+            alarm(10);
+            _exit(quarry_heapmap("/dev/null") == 0 ? 0 : 1);
+        }
+        int rc = wait_child(pid);
+        cr_assert_eq(rc, 0, "child %d: %d (%d: killed by its alarm)", round, rc, 128 + SIGALRM);
+    }
+    atomic_store(&stop_drawing, true);
+    pthread_join(t, NULL);
+}
+
+static off_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Four threads hold full caches when the main thread forks: the child,
+ * which has only the main thread, counts only that thread's cache. */
+Test(doctor, a_forked_child_counts_only_its_own_cache) {
+    pthread_barrier_init(&caches_full, NULL, NCACHING + 1);
+    pthread_barrier_init(&may_exit, NULL, NCACHING + 1);
+    pthread_t t[NCACHING];
+    for (int i = 0; i < NCACHING; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, fill_a_cache, NULL), 0);
+    pthread_barrier_wait(&caches_full);
+    quarry_free(quarry_malloc(64)); /* this thread's cache: a fill of 64-byte blocks */
+    size_t own = 0;
+    for (unsigned b = 0; b < thread_tcache->nbins; b++)
+        own += tcache_bin_count(&thread_tcache->bins[b]);
+    cr_assert_gt(own, 0);
+    struct tcache_census parent;
+    tcache_census(&parent);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        alarm(10);
+        struct tcache_census child;
+        tcache_census(&child);
+        _exit(child.nthreads == 1 && child.blocks == own && child.bytes == own * 64 ? 0 : 1);
+    }
+    int rc = wait_child(pid);
+    pthread_barrier_wait(&may_exit);
+    for (int i = 0; i < NCACHING; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(parent.nthreads, NCACHING + 1);
+    cr_assert_eq(parent.blocks, NCACHING * 8 * PER_CLASS + own);
+    cr_assert_eq(rc, 0, "the child's census: %d", rc);
+}
+
+/* The parent runs a trace; its thread is not in the child, which must be
+ * able to start a trace of its own (into another file). */
+Test(doctor, a_forked_child_can_start_its_own_trace) {
+    char parent_file[] = "/tmp/quarry-trace-parent-XXXXXX", child_file[] = "/tmp/quarry-trace-child-XXXXXX";
+    close(mkstemp(parent_file));
+    close(mkstemp(child_file));
+    void *keep = quarry_malloc(100);
+    opt_stats_interval = 10;
+    strcpy(opt_stats_file, parent_file);
+    cr_assert(trace_start());
+    /* Fork once the parent's thread is at work. */
+    for (int i = 0; i < 500 && file_size(parent_file) <= 0; i++) {
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    cr_assert_gt(file_size(parent_file), 0, "the parent's trace wrote nothing in 5 s");
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        alarm(10);
+        strcpy(opt_stats_file, child_file);
+        if (!trace_start())
+            _exit(2);
+        for (int i = 0; i < 500 && file_size(child_file) <= 0; i++) {
+            struct timespec pause = {0, 10000000};
+            nanosleep(&pause, NULL);
+        }
+        _exit(file_size(child_file) > 0 ? 0 : 3);
+    }
+    int rc = wait_child(pid);
+    unlink(parent_file);
+    unlink(child_file);
+    cr_assert_eq(rc, 0, "child: %d (2: trace_start failed, 3: no line in its file)", rc);
     quarry_free(keep);
 }
