@@ -10,8 +10,20 @@
 // live_bytes (bytes the program actually holds at the end, as requested) and
 // rss_after_free (RSS once everything is freed: what the allocator keeps).
 // rss_end / live_bytes is the fragmentation overhead.
+//
+// With QB_SNAPSHOT_DIR set, the moment rss_end is sampled is also written
+// out by the allocator, if it offers quarry's control names: the memory
+// doctor's text to <dir>/<workload>-doctor.txt and the heap map to
+// <dir>/<workload>-heap.svg ('/' in the name becomes '-'), then the same
+// after a purge. docs/doctor.md shows such a snapshot. Under any other
+// allocator nothing is written. The snapshot is off the clock, but not out
+// of the run's other counters (page faults, CPU time, rss_after_free): a
+// snapshot run is for the pictures, not for the figures.
+#include <dlfcn.h>
 #include <sys/mman.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -117,7 +129,59 @@ struct Store {
   }
 };
 
+// jemalloc's mallctl signature, which quarry exports under the same name.
+using MallctlFn = int (*)(const char*, void*, size_t*, void*, size_t);
+
+// Writes the doctor's text to <dir>/<name>-doctor.txt and the heap map to
+// <dir>/<name>-heap.svg; false when the allocator does not know the names.
+// Both are built in quarry's fixed buffers and written with write(2), so
+// they allocate nothing from the heap they describe; the paths here live on
+// the stack for the same reason.
+bool write_snapshot(MallctlFn mallctl, const char* dir, const char* name) {
+  const struct {
+    const char* ctl;
+    const char* suffix;
+  } outputs[] = {{"quarry.doctor", "doctor.txt"}, {"quarry.heapmap", "heap.svg"}};
+  for (const auto& out : outputs) {
+    char path[1024];
+    std::snprintf(path, sizeof(path), "%s/%s-%s", dir, name, out.suffix);
+    // The value is the path itself (a const char *), passed by address.
+    const char* value = path;
+    int err = mallctl(out.ctl, nullptr, nullptr, &value, sizeof(value));
+    if (err == ENOENT) return false;  // another allocator's mallctl
+    if (err != 0)
+      std::fprintf(stderr, "quarry-bench: %s %s: error %d\n", out.ctl, path,
+                   err);
+  }
+  return true;
+}
+
+// The snapshot of QB_SNAPSHOT_DIR (see the top of the file). The binary is
+// not linked with quarry (see meson.build), so mallctl is looked up at run
+// time: glibc, mimalloc and tcmalloc have none, jemalloc's answers ENOENT
+// for "quarry.*", and then nothing is written. Under quarry a second pair,
+// <workload>-purged-*, follows a purge of every arena (what the doctor's
+// "quarry_purge() would return" line offers), to show what a purge does
+// and does not give back; the run's rss_after_free then follows that purge.
+void snapshot(const char* dir, const char* workload) {
+  auto mallctl = reinterpret_cast<MallctlFn>(dlsym(RTLD_DEFAULT, "mallctl"));
+  if (!mallctl) return;
+  char name[64];
+  std::snprintf(name, sizeof(name), "%s", workload);
+  for (char* c = name; *c; ++c)
+    if (*c == '/') *c = '-';
+  if (!write_snapshot(mallctl, dir, name)) return;
+  // 4096 is MALLCTL_ARENAS_ALL, for quarry as for jemalloc.
+  if (mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) != 0) return;
+  char purged[80];
+  std::snprintf(purged, sizeof(purged), "%s-purged", name);
+  write_snapshot(mallctl, dir, purged);
+}
+
 void fragmentation(benchmark::State& st, const Variant& v) {
+  // Read once, outside the timed loop: without it the loop only pays a
+  // predictable branch.
+  const char* snapshot_dir = std::getenv("QB_SNAPSHOT_DIR");
   // Upper bound on live entries: the target divided by the smallest size,
   // plus the overshoot of one fill. NORESERVE: only touched pages count.
   const size_t capacity = kLiveTarget / 16 + 1024;
@@ -153,6 +217,12 @@ void fragmentation(benchmark::State& st, const Variant& v) {
     }
     rss_end = current_rss_bytes();
     live_end = s.live_bytes;
+    if (snapshot_dir) {
+      // Writing megabytes of SVG is not the workload: keep it off the clock.
+      st.PauseTiming();
+      snapshot(snapshot_dir, v.name);
+      st.ResumeTiming();
+    }
     s.free_all();
     rss_after = current_rss_bytes();
     rss_peak = s.rss_peak;
