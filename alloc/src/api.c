@@ -25,12 +25,21 @@
 
 /* ---- allocation ------------------------------------------------------- */
 
+static ALWAYS_INLINE void *malloc_impl(size_t size);
+
 /* Above SMALL_MAX, or aligned beyond what a small class gives. size <=
  * SIZE_LIMIT; align a power of two. */
 static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
     struct arena *a = arena_choose();
     if (unlikely(a == NULL))
         return fail_enomem();
+    if (unlikely(tcache_max() == 0)) {
+        /* The process's first block, asked before any cache set the limit:
+         * set it, and take the cached path if the size has one now. */
+        tcache_boot_once();
+        if (size <= tcache_max() && align <= PAGE)
+            return zero ? quarry_calloc(1, size) : malloc_impl(size);
+    }
     if (size == 0)
         size = 1;
     size_t align_slack = align > PAGE ? align - PAGE : 0;
@@ -158,7 +167,7 @@ struct block {
 /* Whether ptr sits in a thread cache, freed: cached blocks, and only
  * they, carry the free key. */
 static ALWAYS_INLINE bool is_cached(const void *ptr) {
-    return !vg_active && *(const uintptr_t *)ptr == tcache_free_key;
+    return !vg_active && *(const uintptr_t *)ptr == __atomic_load_n(&tcache_free_key, __ATOMIC_RELAXED);
 }
 
 /* Finds what ptr is the start of, or aborts naming func. A small region's

@@ -15,7 +15,7 @@
 size_t heapmap_write(void (*write_cb)(void *, const char *), void *cbopaque);
 /* The picture into a file: 0, or an errno value. */
 int heapmap_to_file(const char *path);
-/* In a forked child (init.c): the drawing lock is usable again. */
+/* In a forked child (fork.c): the drawing lock is usable again. */
 void heapmap_postfork_child(void);
 
 #endif

@@ -1,5 +1,6 @@
 #include "huge.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "base.h"
@@ -265,11 +266,25 @@ static struct huge *slot_take(void) {
     return __atomic_exchange_n(&s->held, NULL, __ATOMIC_ACQ_REL);
 }
 
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key; /* its destructor unmaps the slot's mapping */
+static bool exit_key_made;
+
+static void on_thread_exit(void *slot) {
+    (void)slot;
+    huge_thread_exit();
+}
+
+static void make_exit_key(void) { exit_key_made = pthread_key_create(&exit_key, on_thread_exit) == 0; }
+
 /* The calling thread's slot, made on its first use; NULL after its exit
- * (or without memory for a slot record). */
+ * (or without memory for a slot record, or a way to see the exit). */
 static struct slot *slot_get(void) {
     if (my_slot != NULL || slot_retired)
         return my_slot;
+    pthread_once(&exit_key_once, make_exit_key);
+    if (!exit_key_made)
+        return NULL;
     lock_acquire(&huge_lock);
     struct slot *s = slots;
     while (s != NULL && s->owned)
@@ -285,6 +300,12 @@ static struct slot *slot_get(void) {
         s->owned = true;
     lock_release(&huge_lock);
     my_slot = s;
+    /* After my_slot is set: pthread_setspecific may allocate. A slot
+     * whose thread's exit cannot be seen would hold its mapping for good. */
+    if (s != NULL && pthread_setspecific(exit_key, s) != 0) {
+        huge_thread_exit();
+        return NULL;
+    }
     return s;
 }
 

@@ -68,8 +68,8 @@ size_t huge_purge(void);
 /* Unmaps slots and cached mappings idle for longer than decay_ms;
  * returns the bytes. */
 size_t huge_release_idle(void);
-/* The calling thread is exiting: its slot's mapping is unmapped, and it
- * keeps no slot from now on. */
+/* The calling thread is exiting (huge.c's own thread-specific key calls
+ * it): its slot's mapping is unmapped, and it keeps no slot from now on. */
 void huge_thread_exit(void);
 struct huge_stats huge_get_stats(void);
 

@@ -10,7 +10,7 @@
  * arenas' locks, so taking arenas one after the other cannot deadlock.
  * Every lock in that order is a leaf for the rest of the process: no path
  * calls out of quarry (stdio, other libraries' locks) while holding one.
- * Fork relies on that (init.c). Locks outside the order, which fork never
+ * Fork relies on that (fork.c). Locks outside the order, which fork never
  * takes, use the _unordered calls below; a forked child re-makes them
  * (heapmap_postfork_child, trace_postfork_child).
  */
@@ -27,7 +27,7 @@ typedef struct {
 
 /* Per thread: quarry locks held or being taken, plus open busy sections.
  * Non-zero when a signal handler that calls fork() interrupted this
- * thread inside quarry: the fork handler (init.c) must then not wait for
+ * thread inside quarry: the fork handler (fork.c) must then not wait for
  * a lock, since the thread it would wait for is itself. Raised before
  * the mutex is taken and lowered after it is released, so that no
  * instant of ownership is missed; a signal fence is enough because only

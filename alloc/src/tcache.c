@@ -1,12 +1,12 @@
 #include "tcache.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "base.h"
 #include "bin.h"
 #include "conf.h"
-#include "huge.h"
 #include "large.h"
 #include "reclaim.h"
 #include "vg.h"
@@ -18,7 +18,10 @@
 _Thread_local struct tcache *thread_tcache = &tcache_initial;
 struct tcache tcache_initial;
 struct tcache tcache_bypass;
-uintptr_t tcache_free_key;
+/* Odd and never 0 even before the boot sets a random one: a block made
+ * before any cache existed (a direct allocation) may hold a 0 in its first
+ * word, and must not be taken for a cached one. */
+uintptr_t tcache_free_key = 0x9e3779b97f4a7c15ull;
 size_t tcache_max_size;
 /* Caches of exited threads, for the next new thread. All have one size:
  * opt_tcache_max is fixed at start-up. */
@@ -40,10 +43,21 @@ static unsigned bin_cap(unsigned bin) {
     return cap < 200 ? cap : 200;
 }
 
-/* Called once, at start-up, under the init lock. */
-void tcache_boot(void) {
-    __atomic_store_n(&tcache_max_size, opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max, __ATOMIC_RELAXED);
-    vg_boot();
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+/* Its destructor gives a thread's cache back when the thread exits. */
+static pthread_key_t exit_key;
+static bool exit_key_made;
+
+static void on_thread_exit(void *tc) {
+    (void)tc;
+    tcache_thread_exit();
+}
+
+/* Once, at the first thread's start (start-up has read the options by
+ * then). Before it tcache_max_size is 0, so larger blocks are simply not
+ * cached, and the key is not needed: no small block exists yet. */
+static void tcache_boot(void) {
+    exit_key_made = pthread_key_create(&exit_key, on_thread_exit) == 0;
     /* Random bytes of its own (not AT_RANDOM, which glibc's stack canary is
      * made from: the key is visible in freed and fresh blocks). Without
      * getrandom, an address-derived value still differs between runs
@@ -51,7 +65,10 @@ void tcache_boot(void) {
     uintptr_t key;
     if (getrandom(&key, sizeof(key), GRND_NONBLOCK) != (ssize_t)sizeof(key))
         key = ((uintptr_t)&key * 0x9e3779b97f4a7c15ull) ^ 0x5851f42d4c957f2dull;
-    tcache_free_key = key | 1; /* odd: never a valid pointer to a block */
+    __atomic_store_n(&tcache_free_key, key | 1, __ATOMIC_RELAXED); /* odd: never a block pointer */
+    /* The key before the limit: a thread that sees cached large classes
+     * (tcache_max) may test a large block for the key. */
+    __atomic_store_n(&tcache_max_size, opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max, __ATOMIC_RELEASE);
 }
 
 static struct tcache *tcache_create(struct arena *a) {
@@ -76,7 +93,7 @@ static struct tcache *tcache_create(struct arena *a) {
     }
     tc->nbins = nbins;
     tc->arena = a;
-    tc->free_key = tcache_free_key;
+    tc->free_key = __atomic_load_n(&tcache_free_key, __ATOMIC_RELAXED);
     tc->gc_countdown = TCACHE_GC_INTERVAL;
     return tc;
 }
@@ -155,12 +172,15 @@ void tcache_postfork_child(void) {
         registry_push(tc);
 }
 
+void tcache_boot_once(void) { pthread_once(&boot_once, tcache_boot); }
+
 /* The calling thread's first allocation: bind an arena, build the cache. */
 static bool tcache_start(void) {
     struct arena *a = arena_choose();
     if (a == NULL)
         return false;
-    if (!opt_tcache || opt_junk || opt_zero) {
+    tcache_boot_once();
+    if (!opt_tcache || opt_junk || opt_zero || !exit_key_made) {
         thread_tcache = &tcache_bypass;
         return true;
     }
@@ -173,6 +193,10 @@ static bool tcache_start(void) {
         return false;
     registry_link(tc);
     thread_tcache = tc;
+    /* After the cache is in place: pthread_setspecific may allocate. A
+     * cache whose exit cannot be seen would keep its blocks for good. */
+    if (pthread_setspecific(exit_key, tc) != 0)
+        tcache_thread_exit();
     reclaim_background_poll();
     return true;
 }
@@ -289,7 +313,7 @@ void tcache_free_slow(size_t bin, void *ptr) {
     }
     /* A keyed block sits in some thread's cache: freed already. (Under
      * memcheck no block is keyed, and the word may be undefined.) */
-    if (!vg_active && *(uintptr_t *)ptr == tcache_free_key)
+    if (!vg_active && *(uintptr_t *)ptr == __atomic_load_n(&tcache_free_key, __ATOMIC_RELAXED))
         report_invalid_pointer("free", ptr);
     if (tc == &tcache_bypass || bin >= tc->nbins) {
         tcache_direct_deallocated += bin_size(bin);
@@ -341,7 +365,6 @@ void tcache_flush(struct tcache *tc) {
 
 
 void tcache_thread_exit(void) {
-    huge_thread_exit();
     struct tcache *tc = thread_tcache;
     if (!tcache_is_real(tc)) {
         thread_tcache = &tcache_bypass;

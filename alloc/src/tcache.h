@@ -79,8 +79,10 @@ extern size_t tcache_max_size; /* largest size cached; 0 before start-up */
  * instruction as a plain one. */
 static ALWAYS_INLINE size_t tcache_max(void) { return __atomic_load_n(&tcache_max_size, __ATOMIC_RELAXED); }
 
-/* At start-up, after the options are read. */
-void tcache_boot(void);
+/* Sets the cache limit and the free key, once per process; every thread's
+ * first cached allocation calls it, and so does the first allocation of
+ * pages, so that the process's first block may already be cached. */
+void tcache_boot_once(void);
 void *tcache_alloc_slow(size_t bin);
 void tcache_free_slow(size_t bin, void *ptr);
 void tcache_gc_step(struct tcache *tc);
@@ -90,7 +92,8 @@ void tcache_flush(struct tcache *tc);
  * to return (it never does) so that the fast path can jump to it rather
  * than call it, and keeps no stack frame of its own. */
 COLD void *tcache_alloc_unkeyed(const void *ptr);
-/* The thread is exiting: flush, free the cache, bypass from now on. */
+/* The thread is exiting (the cache's own thread-specific key calls it):
+ * flush, free the cache, bypass from now on. */
 void tcache_thread_exit(void);
 
 /* Every thread's cache at one moment, for the doctor: the cached blocks,
@@ -102,7 +105,7 @@ struct tcache_census {
     unsigned nthreads;
 };
 void tcache_census(struct tcache_census *out);
-/* Fork (init.c): the registry's lock comes last in lock.h's order. The
+/* Fork (fork.c): the registry's lock comes last in lock.h's order. The
  * child keeps only its own thread's cache on the list. */
 void tcache_prefork(void);
 void tcache_postfork_parent(void);

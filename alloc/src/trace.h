@@ -22,7 +22,7 @@
 /* Starts the thread if the options ask for it and it is not running:
  * true when it runs. Call with no quarry lock held. */
 bool trace_start(void);
-/* In a forked child (init.c): no trace runs, the parent's file is closed. */
+/* In a forked child (fork.c): no trace runs, the parent's file is closed. */
 void trace_postfork_child(void);
 
 #endif
