@@ -323,7 +323,7 @@ static NOINLINE size_t usable_size_slow(const void *ptr) {
 size_t quarry_malloc_usable_size(const void *ptr) {
     struct run *r = live_small_region(ptr);
     if (likely(r != NULL))
-        return class_size(r->cls);
+        return r->reg_size;
     return usable_size_slow(ptr);
 }
 
@@ -349,7 +349,7 @@ void *quarry_realloc(void *ptr, size_t size) {
     struct run *r = live_small_region(ptr);
     if (likely(r != NULL && size != 0)) {
         if (likely(size <= SMALL_MAX && size_to_class(size) == r->cls)) {
-            size_t usable = class_size(r->cls);
+            size_t usable = r->reg_size;
             tcache_count_direct(usable, usable);
             return ptr;
         }

@@ -198,7 +198,7 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
     if (lead != 0) {
         struct run *l = desc_get(a);
         l->base = r->base;
-        l->npages = (uint32_t)lead;
+        l->npages = (uint16_t)lead;
         l->kind = free_kind;
         l->dirty_since = r->dirty_since;
         avail_insert(a, l);
@@ -206,13 +206,13 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
     if (trail != 0) {
         struct run *t = desc_get(a);
         t->base = start + (npages << LG_PAGE);
-        t->npages = (uint32_t)trail;
+        t->npages = (uint16_t)trail;
         t->kind = free_kind;
         t->dirty_since = r->dirty_since;
         avail_insert(a, t);
     }
     r->base = start;
-    r->npages = (uint32_t)npages;
+    r->npages = (uint16_t)npages;
     r->kind = kind;
     r->cls = (uint8_t)cls;
     if (kind == RUN_SMALL) {
@@ -301,9 +301,9 @@ struct run *arena_run_split_tail(struct arena *a, struct run *r, size_t npages) 
     struct run *tail = desc_get(a);
     tail->kind = r->kind;
     tail->cls = r->cls;
-    r->npages -= (uint32_t)npages;
+    r->npages -= (uint16_t)npages;
     tail->base = r->base + ((size_t)r->npages << LG_PAGE);
-    tail->npages = (uint32_t)npages;
+    tail->npages = (uint16_t)npages;
     map_set_ends(r);
     map_set_ends(tail);
     arena_check(a);
@@ -323,12 +323,12 @@ bool arena_run_grow(struct arena *a, struct run *r, size_t npages) {
     arena_avail_remove(a, next);
     if (next->npages > extra) {
         next->base += extra << LG_PAGE;
-        next->npages -= (uint32_t)extra;
+        next->npages -= (uint16_t)extra;
         avail_insert(a, next);
     } else {
         desc_put(a, next);
     }
-    r->npages = (uint32_t)npages;
+    r->npages = (uint16_t)npages;
     map_set_ends(r);
     c->nalloc_pages += extra;
     a->nactive += extra;

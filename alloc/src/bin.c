@@ -44,6 +44,7 @@ static unsigned run_take_regions(struct run *r, void **dst, unsigned n) {
 static void run_init_small(struct run *r, unsigned cls) {
     const struct size_class *sc = &size_classes[cls];
     r->nfree = sc->nregs;
+    r->reg_size = (uint16_t)sc->size;
     r->recip = sc->recip;
     r->regions_bytes = sc->nregs * sc->size;
     r->div_magic = UINT64_MAX / sc->size + 1;

@@ -49,10 +49,13 @@ struct run {
      * one step to the next (runs to give back, runs being purged). */
     struct run *link;
     char *base;
-    uint32_t npages;
+    uint16_t npages; /* a run lies within its chunk: at most CHUNK_NPAGES */
     uint8_t kind;
     uint8_t cls;     /* RUN_SMALL: size class */
     uint16_t nfree;  /* RUN_SMALL: free regions */
+    /* RUN_SMALL: class_size(cls), one load away for malloc_usable_size()
+     * and realloc (the class table is two more). */
+    uint16_t reg_size;
     /* A run is small or free, never both: their fields share the space.
      * (An unlocked reader that raced a small run's release reads garbage
      * only for a pointer that was already invalid; the locked paths check
@@ -104,6 +107,7 @@ struct chunk {
 };
 
 _Static_assert(sizeof(struct chunk) <= CHUNK_HEADER_PAGES * PAGE, "chunk header too large");
+_Static_assert(RUN_PAGES_MAX <= UINT16_MAX && SMALL_MAX <= UINT16_MAX, "run fields are 16 bits");
 
 /* Per process, from getrandom at the first chunk. */
 extern uintptr_t chunk_secret;
