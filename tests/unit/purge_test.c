@@ -282,7 +282,9 @@ Test(huge_cache, a_cut_mapping_joins_its_tail_again_without_new_pages) {
     memset(r, 3, big);
     long faults = minor_faults() - before;
     cr_assert_eq(r, p, "the piece and its tail should come back as one mapping");
-    cr_assert_lt(faults, 256, "%ld pages faulted in again", faults);
+    /* (Under valgrind the faults are memcheck's own shadow pages.) */
+    if (!RUNNING_ON_VALGRIND)
+        cr_assert_lt(faults, 256, "%ld pages faulted in again", faults);
     quarry_free(r);
 }
 
