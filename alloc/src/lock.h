@@ -1,6 +1,7 @@
 /*
  * Locks. A futex-backed pthread mutex: uncontended it costs one atomic on
- * each side, contended it sleeps instead of spinning on a 2-core machine.
+ * each side; contended it spins briefly (glibc's adaptive kind), then
+ * sleeps.
  * Lock order (fork takes them all in this order; no path takes one that
  * precedes a lock it already holds):
  *   init_lock < for each arena: its bin locks, then its arena lock
@@ -23,7 +24,11 @@ typedef struct {
     pthread_mutex_t mutex;
 } lock_t;
 
-#define LOCK_INITIALIZER {PTHREAD_MUTEX_INITIALIZER}
+/* glibc's adaptive mutex: a contended lock spins briefly before it
+ * sleeps. A flush or a fill holds a bin lock for microseconds; sleeping
+ * at once made the thread on the other side pay a context switch and a
+ * wake-up each time. */
+#define LOCK_INITIALIZER {PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP}
 
 /* Per thread: quarry locks held or being taken, plus open busy sections.
  * Non-zero when a signal handler that calls fork() interrupted this
@@ -34,7 +39,13 @@ typedef struct {
  * a handler on the same thread reads it. */
 extern _Thread_local unsigned lock_busy __attribute__((tls_model("initial-exec")));
 
-static inline void lock_init(lock_t *l) { pthread_mutex_init(&l->mutex, NULL); }
+static inline void lock_init(lock_t *l) {
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&l->mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
+}
 
 static inline void lock_acquire(lock_t *l) {
     lock_busy++;
