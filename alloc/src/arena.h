@@ -31,6 +31,9 @@ struct bin {
      * allocation. Other runs with free regions wait in nonfull. */
     struct run *current;
     struct tree nonfull;
+    /* Runs that got a free region since the last refill, not yet in
+     * nonfull (bin.c). */
+    struct run *pending;
     /* An emptied run kept for the next refill (bin.h), or NULL. */
     struct run *spare;
     struct bin_stats stats;

@@ -51,12 +51,52 @@ static void run_init_small(struct run *r, unsigned cls) {
     bitmap_init(r->bitmap, sc->nregs);
 }
 
+/*
+ * Runs that get a free region wait on the bin's pending list (linked
+ * through their tree node, key 0) and enter the address-ordered tree only
+ * when a refill needs a run. A run that empties in the meantime (the usual
+ * fate of a run whose blocks another thread frees as a batch) leaves the
+ * list in O(1), without the tree walks an insert and a remove would cost.
+ */
+static void pending_push(struct bin *b, struct run *r) {
+    struct tree_node *n = &r->node;
+    n->key = 0;
+    n->left = NULL;
+    n->right = b->pending != NULL ? &b->pending->node : NULL;
+    if (b->pending != NULL)
+        b->pending->node.left = n;
+    b->pending = r;
+}
+
+static void pending_remove(struct bin *b, struct run *r) {
+    struct tree_node *prev = r->node.left, *next = r->node.right;
+    if (prev != NULL)
+        prev->right = next;
+    else
+        b->pending = (struct run *)next;
+    if (next != NULL)
+        next->left = prev;
+}
+
+/* Under b->lock: the pending runs into the tree, keyed by address. */
+static void pending_drain(struct bin *b) {
+    struct run *r = b->pending;
+    b->pending = NULL;
+    while (r != NULL) {
+        struct run *next = (struct run *)r->node.right;
+        r->node.key = (uintptr_t)r->base;
+        tree_insert(&b->nonfull, &r->node);
+        r = next;
+    }
+}
+
 /* Under b->lock, which it may drop and retake: a current run with a free
  * region, or NULL when no memory can be mapped. A run it made but found
  * unneeded (another thread refilled the bin meanwhile) goes on *unneeded,
  * for the caller to give back once the bin lock is released: kept, it
  * could sit empty in the tree for good. */
 static struct run *bin_refill(struct arena *a, struct bin *b, unsigned cls, struct run **unneeded) {
+    pending_drain(b);
     struct tree_node *n = tree_first(&b->nonfull);
     if (n != NULL) {
         tree_remove(&b->nonfull, n);
@@ -149,6 +189,8 @@ static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
         b->stats.nruns--;
         if (b->current == r)
             b->current = NULL;
+        else if (r->node.key == 0)
+            pending_remove(b, r);
         else
             tree_remove(&b->nonfull, &r->node);
         if (b->spare == NULL) {
@@ -162,14 +204,11 @@ static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
          * address, so that high runs drain and can be given back. */
         struct run *cur = b->current;
         if (cur == NULL || r->base < cur->base) {
-            if (cur != NULL && cur->nfree != 0) {
-                cur->node.key = (uintptr_t)cur->base;
-                tree_insert(&b->nonfull, &cur->node);
-            }
+            if (cur != NULL && cur->nfree != 0)
+                pending_push(b, cur);
             b->current = r;
         } else {
-            r->node.key = (uintptr_t)r->base;
-            tree_insert(&b->nonfull, &r->node);
+            pending_push(b, r);
         }
     }
     return NULL;
