@@ -454,6 +454,27 @@ class RealFamiliesTest(unittest.TestCase):
         self.assertEqual(info["used_memory"], "123")
         self.assertEqual(info["mem_fragmentation_ratio"], "1.50")
 
+    def test_server_cpu_is_read_in_nanoseconds(self):
+        # The scheduler's run time, not /proc/PID/stat's 10 ms ticks.
+        import time
+        t0 = redis.proc_cpu_ns(os.getpid())
+        end = time.process_time() + 0.03
+        while time.process_time() < end:
+            pass
+        spent = redis.proc_cpu_ns(os.getpid()) - t0
+        self.assertGreater(spent, 0.015e9)
+        self.assertLess(spent, 2e9)
+
+    def test_digests_never_taken_are_not_called_identical(self):
+        res = {"mode": {"keys": 10, "requests": 10, "rounds": 1},
+               "note": None, "commands": ["SET"], "phases": ["fill"],
+               "samples": {}, "memory": {}, "traces": {},
+               "digests_equal": False, "digests_complete": False}
+        md, _ = redis.report(res, ["glibc", "quarry"], "quarry", ["a.svg"])
+        text = "\n".join(md)
+        self.assertNotIn("identical under every allocator", text)
+        self.assertIn("not compared", text)
+
     def test_selection(self):
         mod = load_compare_script()
         args = mod.parse_args(["--short"])
@@ -464,6 +485,35 @@ class RealFamiliesTest(unittest.TestCase):
         self.assertEqual(real.selected(args), (False, ["jq", "gcc"], False))
         args = mod.parse_args(["--redis"])
         self.assertEqual(real.selected(args), (False, [], True))
+
+
+class TestQuarryVersion(unittest.TestCase):
+    """The report header names the library measured, not the checkout."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cmp = load_compare_script()
+
+    def test_build_id_of_an_elf_file(self):
+        bid = self.cmp.elf_build_id(os.path.realpath(sys.executable))
+        self.assertTrue(bid is None or all(c in "0123456789abcdef"
+                                           for c in bid))
+        self.assertIsNone(self.cmp.elf_build_id(__file__))
+
+    def test_a_copy_elsewhere_has_no_commit_unless_given(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            so = os.path.join(d, "libquarry.so")
+            with open(so, "wb") as f:
+                f.write(b"not the tree's library")
+            v = self.cmp.quarry_version(so, d)
+            self.assertIn(so, v)
+            self.assertIn("commit unknown", v)
+            self.assertNotIn("HEAD", v)
+            v = self.cmp.quarry_version(so, d, "abc1234")
+            self.assertIn("commit abc1234 (given by --quarry-commit)", v)
+            self.assertIn("not found", self.cmp.quarry_version(
+                os.path.join(d, "none.so"), d))
 
 
 def load_tests(loader, tests, ignore):
