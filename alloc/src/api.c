@@ -37,7 +37,7 @@ static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
         /* The process's first block, asked before any cache set the limit:
          * set it, and take the cached path if the size has one now. */
         tcache_boot_once();
-        if (size <= tcache_max() && align <= PAGE)
+        if (size > SMALL_MAX && size <= tcache_max() && align <= PAGE) /* large runs start on pages */
             return zero ? quarry_calloc(1, size) : malloc_impl(size);
     }
     if (size == 0)
