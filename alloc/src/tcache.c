@@ -53,9 +53,10 @@ static void on_thread_exit(void *tc) {
     tcache_thread_exit();
 }
 
-/* Once, at the first thread's start (start-up has read the options by
- * then). Before it tcache_max_size is 0, so larger blocks are simply not
- * cached, and the key is not needed: no small block exists yet. */
+/* Once, at the first thread's start or the first allocation of pages
+ * (start-up has read the options by then). Before it tcache_max_size is 0,
+ * so larger blocks are simply not cached, and the key is the constant
+ * above: the blocks made before it (direct allocations) were never cached. */
 static void tcache_boot(void) {
     exit_key_made = pthread_key_create(&exit_key, on_thread_exit) == 0;
     /* Random bytes of its own (not AT_RANDOM, which glibc's stack canary is
