@@ -15,8 +15,9 @@
  *     most HUGE_CACHE_SLOTS mappings and max(HUGE_CACHE_FLOOR, bytes of huge
  *     blocks in use >> lg_dirty_mult) bytes, oldest evicted first.
  * Both are resident memory: a mapping idle for decay_ms is unmapped (at the
- * next huge operation, age step or background pass), a thread's slot goes
- * at its exit, and an explicit purge empties every slot and the cache.
+ * next huge free or new mapping, age step or background pass), a thread's
+ * slot goes at its exit, and an explicit purge empties every slot and the
+ * cache. A mapping put into the cache joins the cached ones next to it.
  */
 #ifndef QUARRY_HUGE_H
 #define QUARRY_HUGE_H
