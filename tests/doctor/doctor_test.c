@@ -187,17 +187,26 @@ static void *fill_a_cache(void *arg) {
     return NULL;
 }
 
-Test(doctor, every_threads_cache_is_counted) {
+/* NCACHING threads fill their caches and wait until end_caching_threads(). */
+static void start_caching_threads(pthread_t *t) {
     pthread_barrier_init(&caches_full, NULL, NCACHING + 1);
     pthread_barrier_init(&may_exit, NULL, NCACHING + 1);
-    pthread_t t[NCACHING];
     for (int i = 0; i < NCACHING; i++)
         cr_assert_eq(pthread_create(&t[i], NULL, fill_a_cache, NULL), 0);
     pthread_barrier_wait(&caches_full);
-    unsigned n = diagnose();
+}
+
+static void end_caching_threads(pthread_t *t) {
     pthread_barrier_wait(&may_exit);
     for (int i = 0; i < NCACHING; i++)
         pthread_join(t[i], NULL);
+}
+
+Test(doctor, every_threads_cache_is_counted) {
+    pthread_t t[NCACHING];
+    start_caching_threads(t);
+    unsigned n = diagnose();
+    end_caching_threads(t);
     cr_assert_gt(n, 0, "%s", text);
     cr_assert_not_null(strstr(text, "[thread cache] 2.8 MiB (160 free blocks) sit in the caches of 4 threads"),
                        "%s", text);
@@ -459,12 +468,8 @@ static off_t file_size(const char *path) {
 /* Four threads hold full caches when the main thread forks: the child,
  * which has only the main thread, counts only that thread's cache. */
 Test(doctor, a_forked_child_counts_only_its_own_cache) {
-    pthread_barrier_init(&caches_full, NULL, NCACHING + 1);
-    pthread_barrier_init(&may_exit, NULL, NCACHING + 1);
     pthread_t t[NCACHING];
-    for (int i = 0; i < NCACHING; i++)
-        cr_assert_eq(pthread_create(&t[i], NULL, fill_a_cache, NULL), 0);
-    pthread_barrier_wait(&caches_full);
+    start_caching_threads(t);
     quarry_free(quarry_malloc(64)); /* this thread's cache: a fill of 64-byte blocks */
     size_t own = 0;
     for (unsigned b = 0; b < thread_tcache->nbins; b++)
@@ -481,9 +486,7 @@ Test(doctor, a_forked_child_counts_only_its_own_cache) {
         _exit(child.nthreads == 1 && child.blocks == own && child.bytes == own * 64 ? 0 : 1);
     }
     int rc = wait_child(pid);
-    pthread_barrier_wait(&may_exit);
-    for (int i = 0; i < NCACHING; i++)
-        pthread_join(t[i], NULL);
+    end_caching_threads(t);
     cr_assert_eq(parent.nthreads, NCACHING + 1);
     cr_assert_eq(parent.blocks, NCACHING * 8 * PER_CLASS + own);
     cr_assert_eq(rc, 0, "the child's census: %d", rc);
