@@ -1,5 +1,6 @@
 #include "chunk.h"
 
+#include "base.h"
 #include "conf.h"
 #include "os.h"
 #include "rtree.h"
@@ -49,11 +50,35 @@ static void chunk_init(struct chunk *c, struct arena *a) {
         os_advise_hugepages(c, CHUNK, opt_thp == THP_ALWAYS);
 }
 
+/* opt_safe's bitmaps (chunk.h), metadata memory with guard pages like
+ * every other allocator structure, recycled as chunks come and go. */
+static struct base_pool cached_pool;
+
+static void unmap_chunk(struct chunk *c) {
+    if (c->cached != NULL)
+        base_pool_put(&cached_pool, c->cached);
+    os_unmap(c, CHUNK);
+}
+
 static struct chunk *map_chunk(void) {
     struct chunk *c = os_map_aligned(CHUNK, CHUNK);
-    if (c != NULL && !rtree_set((uintptr_t)c, RTREE_ARENA_CHUNK)) {
-        os_unmap(c, CHUNK);
-        c = NULL;
+    if (c == NULL)
+        return NULL;
+    c->cached = NULL;
+    if (opt_safe) {
+        /* Every bit is clear again by the time a chunk is wholly free (no
+         * block is cached then): a recycled bitmap needs only the pool's
+         * link in word 0 cleared, and a retained chunk keeps its own. */
+        c->cached = base_pool_get(&cached_pool, CHUNK_CACHED_BYTES);
+        if (c->cached == NULL) {
+            os_unmap(c, CHUNK);
+            return NULL;
+        }
+        c->cached[0] = 0;
+    }
+    if (!rtree_set((uintptr_t)c, RTREE_ARENA_CHUNK)) {
+        unmap_chunk(c);
+        return NULL;
     }
     return c;
 }
@@ -89,7 +114,7 @@ struct chunk *chunk_alloc(struct arena *a, bool *lazy) {
 void chunk_dealloc(struct chunk *c) {
     if (!opt_retain) {
         rtree_set((uintptr_t)c, NULL);
-        os_unmap(c, CHUNK);
+        unmap_chunk(c);
         return;
     }
     rtree_set((uintptr_t)c, NULL);
@@ -115,7 +140,7 @@ size_t chunk_release_retained(void) {
     while (list != NULL) {
         struct chunk *next = list->next;
         rtree_set((uintptr_t)list, NULL);
-        os_unmap(list, CHUNK);
+        unmap_chunk(list);
         list = next;
     }
     return n;

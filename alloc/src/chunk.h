@@ -101,6 +101,11 @@ struct chunk {
     struct chunk *next;
     struct chunk *prev;
     bool lazy_purged; /* retained after MADV_FREE: pages may not read as zero */
+    /* opt_safe: one bit per 8-byte granule of the chunk, set while the
+     * block that starts there sits in a thread cache (chunk_cached_*).
+     * A mapping of its own, made and unmapped with the chunk; NULL
+     * otherwise. */
+    uint64_t *cached;
     /* Indexed by page number in the chunk; the header's own entries stay
      * NULL, so a pointer into the header finds no run. */
     struct run *map[CHUNK_NPAGES];
@@ -137,6 +142,30 @@ static ALWAYS_INLINE size_t chunk_page(const struct chunk *c, const void *p) {
 
 static ALWAYS_INLINE char *chunk_page_addr(struct chunk *c, size_t page) {
     return (char *)c + (page << LG_PAGE);
+}
+
+#define CHUNK_CACHED_BYTES (CHUNK >> 6) /* one bit per 8 bytes */
+
+/* opt_safe's record of the cached blocks, kept outside the blocks so that
+ * no write after free can forge it. Set and cleared with atomics: two
+ * threads may free the same block at once, and other threads' blocks
+ * share the word. Each returns whether the bit was set before. */
+static ALWAYS_INLINE uint64_t *chunk_cached_word(const void *p, uint64_t *mask) {
+    size_t granule = ((uintptr_t)p & CHUNK_MASK) >> 3;
+    *mask = (uint64_t)1 << (granule & 63);
+    return &chunk_of(p)->cached[granule >> 6];
+}
+
+static ALWAYS_INLINE bool chunk_cached_set(const void *p) {
+    uint64_t mask;
+    uint64_t *w = chunk_cached_word(p, &mask);
+    return (__atomic_fetch_or(w, mask, __ATOMIC_RELAXED) & mask) != 0;
+}
+
+static ALWAYS_INLINE bool chunk_cached_clear(const void *p) {
+    uint64_t mask;
+    uint64_t *w = chunk_cached_word(p, &mask);
+    return (__atomic_fetch_and(w, ~mask, __ATOMIC_RELAXED) & mask) != 0;
 }
 
 /* The small run whose region p is the start of, or NULL: one page-map

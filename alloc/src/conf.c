@@ -15,6 +15,7 @@ bool opt_retain = true;
 unsigned opt_thp = THP_DEFAULT;
 bool opt_junk = false;
 bool opt_zero = false;
+bool opt_safe = QUARRY_CONFIG_DEBUG;
 bool opt_abort_on_error = false;
 bool opt_stats_print = false;
 int opt_decay_ms = 10000;
@@ -37,6 +38,7 @@ const struct conf_option conf_options[] = {
     {"thp", CONF_CHOICE, &opt_thp, 0, 0, thp_choices},
     {"junk", CONF_BOOL, &opt_junk, 0, 1, NULL},
     {"zero", CONF_BOOL, &opt_zero, 0, 1, NULL},
+    {"safe", CONF_BOOL, &opt_safe, 0, 1, NULL},
     {"abort_on_error", CONF_BOOL, &opt_abort_on_error, 0, 1, NULL},
     {"stats_print", CONF_BOOL, &opt_stats_print, 0, 1, NULL},
     {"decay_ms", CONF_INT, &opt_decay_ms, -1, 3600000, NULL},

@@ -22,6 +22,9 @@ extern bool opt_retain;
 extern unsigned opt_thp;      /* enum thp_mode */
 extern bool opt_junk;
 extern bool opt_zero;
+/* Double frees caught at the second free whatever the block holds: a bit
+ * per cached block beside its chunk (tcache.h); on in debug builds. */
+extern bool opt_safe;
 extern bool opt_abort_on_error;
 extern bool opt_stats_print;
 /* Dirty pages younger than this stay for reuse (purge.h); -1: age never

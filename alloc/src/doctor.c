@@ -245,7 +245,7 @@ static void read_heap(struct heap_view *v) {
     struct tcache *tc = thread_tcache;
     if (tcache_is_real(tc))
         for (unsigned b = 0; b < tc->nbins; b++)
-            v->own_tcache_bytes += tcache_bin_count(&tc->bins[b]) * bin_bytes(b);
+            v->own_tcache_bytes += tcache_bin_count(&tc->stacks[b]) * bin_bytes(b);
     size_t small = 0;
     for (unsigned c = 0; c < NSMALL; c++)
         small += v->cls[c].curregs * class_size(c);

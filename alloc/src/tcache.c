@@ -6,6 +6,7 @@
 
 #include "base.h"
 #include "bin.h"
+#include "chunk.h"
 #include "conf.h"
 #include "large.h"
 #include "reclaim.h"
@@ -77,16 +78,19 @@ static struct tcache *tcache_create(struct arena *a) {
     size_t slots = 0;
     for (unsigned i = 0; i < nbins; i++)
         slots += bin_cap(i);
-    size_t size = sizeof(struct tcache) + slots * sizeof(void *);
+    size_t stacks_size = opt_safe ? nbins * sizeof(struct tcache_bin) : 0;
+    size_t size = sizeof(struct tcache) + stacks_size + slots * sizeof(void *);
     /* Metadata memory, never a run among user blocks: an overflow off a
      * user block cannot reach another thread's stacks. */
     struct tcache *tc = base_pool_get(&cache_pool, size);
     if (tc == NULL)
         return NULL;
-    memset(tc, 0, sizeof(*tc));
-    void **next = (void **)(tc + 1);
+    memset(tc, 0, sizeof(*tc)); /* with opt_safe, bins[] stays so: no room */
+    tc->safe = opt_safe;
+    tc->stacks = opt_safe ? (struct tcache_bin *)(tc + 1) : tc->bins;
+    void **next = (void **)((char *)(tc + 1) + stacks_size);
     for (unsigned i = 0; i < nbins; i++) {
-        struct tcache_bin *b = &tc->bins[i];
+        struct tcache_bin *b = &tc->stacks[i];
         b->base = b->top = b->low_water = next;
         next += bin_cap(i);
         b->end = next;
@@ -141,7 +145,7 @@ void tcache_census(struct tcache_census *out) {
     for (const struct tcache *tc = registry_head; tc != NULL; tc = tc->live_next) {
         out->nthreads++;
         for (unsigned bin = 0; bin < tc->nbins; bin++) {
-            const struct tcache_bin *b = &tc->bins[bin];
+            const struct tcache_bin *b = &tc->stacks[bin];
             /* A racy read, on purpose: the owning thread moves top with
              * plain stores on its fast path, and taking anything there to
              * make this exact would cost every malloc. A relaxed load
@@ -232,10 +236,15 @@ static void *alloc_uncached(size_t bin) {
 static void publish(struct tcache *tc);
 
 static void flush_oldest(struct tcache *tc, unsigned bin, unsigned n) {
-    struct tcache_bin *b = &tc->bins[bin];
+    struct tcache_bin *b = &tc->stacks[bin];
     if (n == 0)
         return;
     tc->nflushed[bin] += n;
+    /* Before the blocks are free in their runs: after, another thread's
+     * fill may take one and set its bit. */
+    if (tc->safe)
+        for (unsigned i = 0; i < n; i++)
+            chunk_cached_clear(b->base[i]);
     if (bin < NSMALL) {
         bin_free_batch(bin, b->base, n);
     } else {
@@ -251,6 +260,20 @@ static void flush_oldest(struct tcache *tc, unsigned bin, unsigned n) {
         publish(tc);
 }
 
+/* opt_safe's cache hit, here rather than in tcache_alloc(): as the fast
+ * path, plus the block's cached bit cleared. */
+static void *safe_pop(struct tcache *tc, struct tcache_bin *b) {
+    void **top = --b->top;
+    if (top < b->low_water)
+        b->low_water = top;
+    void *p = *top;
+    if (unlikely(*(uintptr_t *)p != tc->free_key))
+        return tcache_alloc_unkeyed(p);
+    *(uintptr_t *)p = 0;
+    chunk_cached_clear(p);
+    return p;
+}
+
 void *tcache_alloc_slow(size_t bin) {
     struct tcache *tc = thread_tcache;
     if (tc == &tcache_initial) {
@@ -260,7 +283,9 @@ void *tcache_alloc_slow(size_t bin) {
     }
     if (tc == &tcache_bypass || bin >= tc->nbins)
         return alloc_uncached(bin);
-    struct tcache_bin *b = &tc->bins[bin];
+    struct tcache_bin *b = &tc->stacks[bin];
+    if (tc->safe && b->top != b->base)
+        return safe_pop(tc, b);
     tc->missed[bin] = true;
     if (bin >= NSMALL)
         return alloc_uncached(bin);
@@ -291,8 +316,13 @@ void *tcache_alloc_slow(size_t bin) {
     /* The filled blocks wait in the cache: they carry the key like freed
      * ones, so that a stray free of one (by a thread that freed it twice,
      * another thread's copy having come back through its arena) is seen. */
-    for (unsigned i = 0; i + 1 < got; i++)
+    for (unsigned i = 0; i + 1 < got; i++) {
         *(uintptr_t *)b->base[i] = tc->free_key;
+        /* A block free in its run was in no cache: a set bit means a
+         * double free raced the flush that gave the block back. */
+        if (tc->safe && chunk_cached_set(b->base[i]))
+            report_invalid_pointer("free", b->base[i]);
+    }
     b->top = b->base + got - 1;
     b->low_water = b->top;
     void *p = *b->top;
@@ -327,7 +357,11 @@ void tcache_free_slow(size_t bin, void *ptr) {
         }
         return;
     }
-    struct tcache_bin *b = &tc->bins[bin];
+    /* The check that no write after free can defeat: the bit is outside
+     * the block, and set whichever thread's cache holds the first copy. */
+    if (tc->safe && chunk_cached_set(ptr))
+        report_invalid_pointer("free", ptr);
+    struct tcache_bin *b = &tc->stacks[bin];
     if (b->top == b->end)
         flush_oldest(tc, bin, tcache_bin_cap(b) - tcache_bin_cap(b) / 2);
     *(uintptr_t *)ptr = tc->free_key;
@@ -346,7 +380,7 @@ void tcache_gc_step(struct tcache *tc) {
     tc->gc_next = bin + 1 == tc->nbins ? 0 : bin + 1;
     if (tc->gc_next == 0)
         reclaim_background_poll(); /* once per sweep: restarts it after fork */
-    struct tcache_bin *b = &tc->bins[bin];
+    struct tcache_bin *b = &tc->stacks[bin];
     unsigned unused = (unsigned)(b->low_water - b->base);
     if (!tc->missed[bin] && unused > 0) {
         flush_oldest(tc, bin, unused - unused / 4);
@@ -361,7 +395,7 @@ void tcache_flush(struct tcache *tc) {
     if (!tcache_is_real(tc))
         return;
     for (unsigned bin = 0; bin < tc->nbins; bin++)
-        flush_oldest(tc, bin, tcache_bin_count(&tc->bins[bin]));
+        flush_oldest(tc, bin, tcache_bin_count(&tc->stacks[bin]));
 }
 
 
@@ -386,7 +420,7 @@ void tcache_thread_bytes(uint64_t *allocated, uint64_t *deallocated) {
     if (tcache_is_real(tc)) {
         for (unsigned bin = 0; bin < tc->nbins; bin++) {
             uint64_t popped = tc->nfilled[bin] + tc->nfreed[bin] - tc->nflushed[bin] -
-                              tcache_bin_count(&tc->bins[bin]);
+                              tcache_bin_count(&tc->stacks[bin]);
             in += popped * bin_size(bin);
             out += tc->nfreed[bin] * bin_size(bin);
         }

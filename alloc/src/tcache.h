@@ -36,7 +36,14 @@ struct tcache_bin {
 };
 
 struct tcache {
-    struct tcache_bin bins[TCACHE_NBINS_MAX]; /* first: bins[i] is tc + 32 i */
+    /* What the fast paths see; first: bins[i] is tc + 32 i. */
+    struct tcache_bin bins[TCACHE_NBINS_MAX];
+    /* The stacks themselves: bins, or with opt_safe an array of their own
+     * while every bins[i] stays empty with no room, so that every malloc
+     * and free lands in the slow paths, which keep the blocks' cached bits
+     * (chunk_cached_set) beside the stacks. */
+    struct tcache_bin *stacks;
+    bool safe;
     uint32_t gc_countdown;
     uint32_t gc_next;   /* bin the next GC step examines */
     uintptr_t free_key; /* tcache_free_key, kept beside the bins */

@@ -59,6 +59,7 @@ static const struct name_type names[] = {
     {"opt.thp", STR, RO},
     {"opt.junk", B, RO},
     {"opt.zero", B, RO},
+    {"opt.safe", B, RO},
     {"opt.abort_on_error", B, RO},
     {"opt.stats_print", B, RO},
     {"opt.decay_ms", SS, RO},

@@ -473,7 +473,7 @@ Test(doctor, a_forked_child_counts_only_its_own_cache) {
     quarry_free(quarry_malloc(64)); /* this thread's cache: a fill of 64-byte blocks */
     size_t own = 0;
     for (unsigned b = 0; b < thread_tcache->nbins; b++)
-        own += tcache_bin_count(&thread_tcache->bins[b]);
+        own += tcache_bin_count(&thread_tcache->stacks[b]);
     cr_assert_gt(own, 0);
     struct tcache_census parent;
     tcache_census(&parent);

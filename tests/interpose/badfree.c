@@ -8,11 +8,15 @@
  * bad call ("bad free of 0x...").
  *
  * Modes: ok (a valid run, the control), double-small, double-large,
- * double-huge, double-remote (second free in another thread), interior,
- * stale-realloc (the old pointer after realloc moved the block),
- * not-heap (a pointer into this program's data).
+ * double-huge, double-remote (second free in another thread),
+ * double-written and double-written-large (the block written between the
+ * two frees), double-refill (between the two frees the block went back to
+ * its run and into another thread's cache), interior, stale-realloc (the
+ * old pointer after realloc moved the block), not-heap (a pointer into
+ * this program's data).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +63,32 @@ static void warm_up(void)
         free_fn(keep[i]);
 }
 
+static void *malloc_in_thread(void *arg)
+{
+    (void)arg;
+    return malloc(48);
+}
+
+/* The calling thread's cache gives its blocks back to their runs: through
+ * quarry's mallctl when it is there (preloaded), else nothing to do. */
+static void flush_thread_cache(void)
+{
+    int (*ctl)(const char *, void *, size_t *, void *, size_t) =
+        (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
+    if (ctl == NULL || ctl("thread.tcache.flush", NULL, NULL, NULL, 0) != 0)
+        exit(4);
+}
+
+static void double_written(size_t size)
+{
+    char *p = malloc(size);
+    if (p == NULL)
+        exit(4);
+    free_fn(p);
+    memset((char *volatile)p, 0x77, 16);
+    bad_free(p);
+}
+
 static void double_free(size_t size)
 {
     char *p = malloc(size);
@@ -94,16 +124,31 @@ int main(int argc, char **argv)
         double_free(100 * 1000);
     else if (strcmp(mode, "double-huge") == 0)
         double_free(8 << 20);
-    else if (strcmp(mode, "double-written") == 0) {
+    else if (strcmp(mode, "double-written") == 0)
         /* A use after free overwrites the block's first word before the
-         * second free: with the cache off (run so), the run's bitmap
-         * catches it at the second free whatever the block holds. */
-        char *p = malloc(48);
-        if (p == NULL)
+         * second free: caught at the second free with safe:true (the
+         * cached bit) or tcache:false (the run's bitmap). */
+        double_written(48);
+    else if (strcmp(mode, "double-written-large") == 0)
+        double_written(20000);
+    else if (strcmp(mode, "double-refill") == 0) {
+        /* Two blocks freed and flushed back to their run; another thread's
+         * refill takes both and hands out the lower; the higher waits in
+         * that thread's cache when this thread frees it again. */
+        char *a = malloc(48), *b = malloc(48);
+        pthread_t t;
+        void *got;
+        if (a == NULL || b == NULL)
             return 4;
-        free_fn(p);
-        memset((char *volatile)p, 0x77, 16);
-        bad_free(p);
+        char *high = a < b ? b : a;
+        free_fn(a);
+        free_fn(b);
+        flush_thread_cache();
+        if (pthread_create(&t, NULL, malloc_in_thread, NULL) != 0 || pthread_join(t, &got) != 0)
+            return 4;
+        if ((char *)got == high)
+            return 4; /* not the layout this case needs */
+        bad_free(high);
     } else if (strcmp(mode, "double-remote") == 0) {
         char *p = malloc(48);
         pthread_t t;
