@@ -1,5 +1,6 @@
 #include "bin.h"
 
+#include "conf.h"
 #include "purge.h"
 #include "report.h"
 #include "vg.h"
@@ -247,7 +248,7 @@ void bin_free_batch(unsigned cls, void **items, unsigned n) {
             }
             uint32_t idx;
             struct run *r = region_of(p, cls, &idx);
-            if (unlikely(r == NULL || bitmap_get(r->bitmap, idx))) {
+            if (unlikely(r == NULL || bitmap_get(r->bitmap, idx) || (opt_safe && chunk_cached_get(p)))) {
                 lock_release(&b->lock);
                 report_invalid_pointer("free", p);
             }

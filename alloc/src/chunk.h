@@ -103,8 +103,9 @@ struct chunk {
     bool lazy_purged; /* retained after MADV_FREE: pages may not read as zero */
     /* opt_safe: one bit per 8-byte granule of the chunk, set while the
      * block that starts there sits in a thread cache (chunk_cached_*).
-     * A mapping of its own, made and unmapped with the chunk; NULL
-     * otherwise. */
+     * Metadata memory (base.h), taken when the chunk is mapped, kept
+     * while it is retained, recycled when it is unmapped; NULL without
+     * opt_safe. */
     uint64_t *cached;
     /* Indexed by page number in the chunk; the header's own entries stay
      * NULL, so a pointer into the header finds no run. */
@@ -154,6 +155,15 @@ static ALWAYS_INLINE uint64_t *chunk_cached_word(const void *p, uint64_t *mask) 
     size_t granule = ((uintptr_t)p & CHUNK_MASK) >> 3;
     *mask = (uint64_t)1 << (granule & 63);
     return &chunk_of(p)->cached[granule >> 6];
+}
+
+/* Whether the block that starts at p sits in some thread's cache: the
+ * paths that free a block into its run without a cache (and the flush,
+ * which cleared its blocks' bits first) call a set bit a double free. */
+static ALWAYS_INLINE bool chunk_cached_get(const void *p) {
+    uint64_t mask;
+    uint64_t *w = chunk_cached_word(p, &mask);
+    return (__atomic_load_n(w, __ATOMIC_RELAXED) & mask) != 0;
 }
 
 static ALWAYS_INLINE bool chunk_cached_set(const void *p) {

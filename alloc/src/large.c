@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "conf.h"
 #include "purge.h"
 #include "report.h"
 #include "vg.h"
@@ -48,7 +49,7 @@ void large_free(void *ptr, const char *func) {
     struct arena *a = chunk_arena(c, func);
     lock_acquire(&a->lock);
     struct run *r = c->map[chunk_page(c, ptr)];
-    if (unlikely(r->kind != RUN_LARGE || r->base != ptr)) {
+    if (unlikely(r->kind != RUN_LARGE || r->base != ptr || (opt_safe && chunk_cached_get(ptr)))) {
         lock_release(&a->lock);
         report_invalid_pointer(func, ptr);
     }

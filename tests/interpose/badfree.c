@@ -10,8 +10,9 @@
  * Modes: ok (a valid run, the control), double-small, double-large,
  * double-huge, double-remote (second free in another thread),
  * double-written and double-written-large (the block written between the
- * two frees), double-refill (between the two frees the block went back to
- * its run and into another thread's cache), interior, stale-realloc (the
+ * two frees), double-written-direct (the same, the second free bypassing
+ * the cache), double-refill (between the two frees the block went back to
+ * its run and into another thread's cache; run with narenas:1), interior, stale-realloc (the
  * old pointer after realloc moved the block), not-heap (a pointer into
  * this program's data).
  */
@@ -63,20 +64,37 @@ static void warm_up(void)
         free_fn(keep[i]);
 }
 
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+/* quarry's mallctl, which the double-refill case needs; without it (not
+ * preloaded) the case cannot be set up. */
+static mallctl_fn ctl(void)
+{
+    mallctl_fn f = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    if (f == NULL)
+        exit(4);
+    return f;
+}
+
+static unsigned thread_arena(void)
+{
+    unsigned arena;
+    size_t len = sizeof(arena);
+    if (ctl()("thread.arena", &arena, &len, NULL, 0) != 0)
+        exit(4);
+    return arena;
+}
+
+static unsigned refill_arena;
+
+/* Its refill must come from the main thread's arena (the test runs with
+ * narenas:1) for the block to reach this thread's cache. */
 static void *malloc_in_thread(void *arg)
 {
     (void)arg;
-    return malloc(48);
-}
-
-/* The calling thread's cache gives its blocks back to their runs: through
- * quarry's mallctl when it is there (preloaded), else nothing to do. */
-static void flush_thread_cache(void)
-{
-    int (*ctl)(const char *, void *, size_t *, void *, size_t) =
-        (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
-    if (ctl == NULL || ctl("thread.tcache.flush", NULL, NULL, NULL, 0) != 0)
-        exit(4);
+    void *p = malloc(48);
+    refill_arena = thread_arena();
+    return p;
 }
 
 static void double_written(size_t size)
@@ -143,12 +161,28 @@ int main(int argc, char **argv)
         char *high = a < b ? b : a;
         free_fn(a);
         free_fn(b);
-        flush_thread_cache();
+        if (ctl()("thread.tcache.flush", NULL, NULL, NULL, 0) != 0)
+            return 4;
         if (pthread_create(&t, NULL, malloc_in_thread, NULL) != 0 || pthread_join(t, &got) != 0)
             return 4;
-        if ((char *)got == high)
+        if ((char *)got == high || refill_arena != thread_arena())
             return 4; /* not the layout this case needs */
         bad_free(high);
+    } else if (strcmp(mode, "double-written-direct") == 0) {
+        /* As double-written, the second free bypassing the cache
+         * (dallocx with MALLOCX_TCACHE_NONE) straight to the run, where
+         * the block is still counted as allocated. */
+        void (*dallocx_fn)(void *, int) = (void (*)(void *, int))dlsym(RTLD_DEFAULT, "dallocx");
+        char *p = malloc(48);
+        if (p == NULL || dallocx_fn == NULL)
+            return 4;
+        free_fn(p);
+        memset((char *volatile)p, 0x77, 16);
+        printf("bad free of %p\n", (void *)p);
+        fflush(stdout);
+        dallocx_fn(p, 1 << 8); /* MALLOCX_TCACHE_NONE */
+        printf("free() returned\n");
+        exit(3);
     } else if (strcmp(mode, "double-remote") == 0) {
         char *p = malloc(48);
         pthread_t t;

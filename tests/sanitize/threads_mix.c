@@ -214,6 +214,14 @@ static void *observer(void *arg) {
 int main(int argc, char **argv) {
     if (argc > 1)
         rounds = strtoul(argv[1], NULL, 10);
+    /* "safe" as the second argument: the run is meant to exercise
+     * safe:true (QUARRY_CONF), so check that it is on. */
+    if (argc > 2 && strcmp(argv[2], "safe") == 0) {
+        bool safe = false;
+        size_t len = sizeof(safe);
+        if (quarry_ctl("opt.safe", &safe, &len, NULL, 0) != 0 || !safe)
+            fail("opt.safe is not on", NULL, 0);
+    }
     pthread_t workers[WORKERS], watcher, brief[SHORT_LIVED];
     if (pthread_create(&watcher, NULL, observer, NULL) != 0)
         fail("pthread_create failed", NULL, 0);
