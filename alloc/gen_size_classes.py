@@ -50,10 +50,7 @@ def table():
         pages = run_pages(size)
         nregs = pages * PAGE // size
         waste = pages * PAGE - nregs * size
-        # Region index = (offset * recip) >> 32; exact for offsets below a
-        # run's size because offset * size < 2^32 there.
-        recip = (1 << 32) // size + 1
-        rows.append((idx, size, pages, nregs, waste, recip))
+        rows.append((idx, size, pages, nregs, waste))
     return rows
 
 
@@ -65,8 +62,8 @@ def header(rows):
            "#define SMALL_MAX %d" % smax,
            "#define RUN_MAX_REGIONS %d" % MAX_REGIONS, "",
            "#define SIZE_CLASS_TABLE \\"]
-    for idx, size, pages, nregs, waste, recip in rows:
-        out.append("    {%d, %d, %d, %du}, \\" % (size, pages, nregs, recip))
+    for idx, size, pages, nregs, waste in rows:
+        out.append("    {%d, %d, %d}, \\" % (size, pages, nregs))
     out.append("")
     lookup = []
     cls = 0
@@ -86,7 +83,7 @@ def header(rows):
 def markdown(rows):
     out = ["| class | size | run pages | regions | waste bytes | waste % |",
            "|---:|---:|---:|---:|---:|---:|"]
-    for idx, size, pages, nregs, waste, recip in rows:
+    for idx, size, pages, nregs, waste in rows:
         out.append("| %d | %d | %d | %d | %d | %.2f |" %
                    (idx, size, pages, nregs, waste, 100.0 * waste / (pages * PAGE)))
     return "\n".join(out) + "\n"

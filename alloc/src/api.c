@@ -176,22 +176,22 @@ static ALWAYS_INLINE bool is_cached(const void *ptr) {
 static void block_find(const void *ptr, const char *func, bool check_live, struct block *b) {
     void *owner = rtree_get((uintptr_t)ptr);
     if (owner == RTREE_ARENA_CHUNK) {
-        struct run *r = run_of_region(ptr);
-        if (r != NULL) {
-            if (check_live) {
-                if (bitmap_get_relaxed(r->bitmap, run_region_index(r, ptr)) || is_cached(ptr))
-                    report_invalid_pointer(func, ptr);
-            }
-            b->kind = BLOCK_SMALL;
-            b->run = r;
-            return;
-        }
-        struct chunk *c = chunk_of(ptr);
-        r = c->map[chunk_page(c, ptr)];
+        /* Large first: the fast paths of free() and realloc() send only
+         * what is not a small region here. */
+        struct run *r = run_of_page(ptr);
         if (r->kind == RUN_LARGE && r->base == ptr) {
             if (check_live && r->npages <= (tcache_max() >> LG_PAGE) && is_cached(ptr))
                 report_invalid_pointer(func, ptr);
             b->kind = BLOCK_LARGE;
+            b->run = r;
+            return;
+        }
+        uint32_t index;
+        r = run_region_at(ptr, &index);
+        if (r != NULL) {
+            if (check_live && (bitmap_get_relaxed(r->bitmap, index) || is_cached(ptr)))
+                report_invalid_pointer(func, ptr);
+            b->kind = BLOCK_SMALL;
             b->run = r;
             return;
         }
@@ -306,8 +306,9 @@ void quarry_free_sized(void *ptr, size_t size) {
 static ALWAYS_INLINE struct run *live_small_region(const void *ptr) {
     if (unlikely(!is_arena_chunk((uintptr_t)ptr)))
         return NULL;
-    struct run *r = run_of_region(ptr);
-    if (unlikely(r == NULL || bitmap_get_relaxed(r->bitmap, run_region_index(r, ptr)) || is_cached(ptr)))
+    uint32_t index;
+    struct run *r = run_region_at(ptr, &index);
+    if (unlikely(r == NULL || bitmap_get_relaxed(r->bitmap, index) || is_cached(ptr)))
         return NULL;
     return r;
 }

@@ -46,7 +46,6 @@ static void run_init_small(struct run *r, unsigned cls) {
     const struct size_class *sc = &size_classes[cls];
     r->nfree = sc->nregs;
     r->reg_size = (uint16_t)sc->size;
-    r->recip = sc->recip;
     r->regions_bytes = sc->nregs * sc->size;
     r->div_magic = UINT64_MAX / sc->size + 1;
     bitmap_init(r->bitmap, sc->nregs);
@@ -218,10 +217,9 @@ static struct run *bin_free_locked(struct bin *b, struct run *r, uint32_t idx) {
 /* The run p is a region of and the region's index, when p starts a region
  * of class cls; else NULL. */
 static struct run *region_of(const void *p, unsigned cls, uint32_t *idx) {
-    struct run *r = run_of_region(p);
+    struct run *r = run_region_at(p, idx);
     if (r == NULL || r->cls != cls)
         return NULL;
-    *idx = run_region_index(r, p);
     return r;
 }
 

@@ -56,21 +56,21 @@ struct run {
     /* RUN_SMALL: class_size(cls), one load away for malloc_usable_size()
      * and realloc (the class table is two more). */
     uint16_t reg_size;
+    /* RUN_SMALL: nregs * size; 0 for every other kind (set by the bin
+     * that makes the run small, cleared when it is freed), so that the
+     * region test of run_of_region() needs no test of the kind. */
+    uint32_t regions_bytes;
     /* A run is small or free, never both: their fields share the space.
      * (An unlocked reader that raced a small run's release reads garbage
      * only for a pointer that was already invalid; the locked paths check
      * the kind again.) */
     union {
         struct {
-            /* RUN_SMALL: the class's geometry that free() and
-             * malloc_usable_size() check pointers with, copied here so that
-             * they find it in the descriptor they have loaded anyway. */
-            uint32_t recip;         /* size_classes[cls].recip */
-            uint32_t regions_bytes; /* nregs * size */
-            /* 1 + floor((2^64 - 1) / size): for offsets below 2^32, offset
+            /* RUN_SMALL: ceil(2^64 / size). For offsets below 2^32, offset
              * is a multiple of the class size exactly when offset *
-             * div_magic (mod 2^64) is below div_magic (Lemire, Kaser, Kurz
-             * 2019). */
+             * div_magic (mod 2^64) is below div_magic, and the high half
+             * of the 128-bit product is offset / size, the region's index
+             * (Lemire, Kaser, Kurz 2019): one multiply for both. */
             uint64_t div_magic;
             bitmap_t bitmap; /* free regions */
         };
@@ -178,25 +178,43 @@ static ALWAYS_INLINE bool chunk_cached_clear(const void *p) {
     return (__atomic_fetch_and(w, ~mask, __ATOMIC_RELAXED) & mask) != 0;
 }
 
-/* The small run whose region p is the start of, or NULL: one page-map
- * load and one descriptor. Pages of the chunk header map to run_none; a
- * pointer below the run's base wraps to a huge offset. This and
- * run_region_index() are the one definition of "p starts a region" that
- * free(), malloc_usable_size(), realloc() and the bins share. */
-static ALWAYS_INLINE struct run *run_of_region(const void *p) {
+/* Whether offset (from a run's base) starts one of its regions, given
+ * low, the low half of offset * div_magic: it is a multiple of the size
+ * exactly when low is below div_magic. regions_bytes is 0 unless r is
+ * small: one test for both. This, with the two lookups below, is the one
+ * definition of "p starts a region" that free(), malloc_usable_size(),
+ * realloc() and the bins share. */
+static ALWAYS_INLINE bool run_offset_starts_region(const struct run *r, size_t offset, uint64_t low) {
+    return offset < r->regions_bytes && low < r->div_magic;
+}
+
+static ALWAYS_INLINE struct run *run_of_page(const void *p) {
     struct chunk *c = chunk_of(p);
-    struct run *r = c->map[chunk_page(c, p)];
-    if (r->kind != RUN_SMALL)
-        return NULL;
+    return c->map[chunk_page(c, p)];
+}
+
+/* The small run whose region p is the start of, or NULL: one page-map
+ * load, one descriptor, one multiply. Pages of the chunk header map to
+ * run_none; a pointer below the run's base wraps to a huge offset. */
+static ALWAYS_INLINE struct run *run_of_region(const void *p) {
+    struct run *r = run_of_page(p);
     size_t offset = (size_t)((const char *)p - r->base);
-    if (unlikely(offset >= r->regions_bytes || offset * r->div_magic >= r->div_magic))
+    if (unlikely(!run_offset_starts_region(r, offset, offset * r->div_magic)))
         return NULL;
     return r;
 }
 
-/* Index of region p in run r (p as run_of_region() accepted it). */
-static ALWAYS_INLINE uint32_t run_region_index(const struct run *r, const void *p) {
-    return (uint32_t)((((uintptr_t)p - (uintptr_t)r->base) * r->recip) >> 32);
+/* As run_of_region(), and the region's index: the high half of the same
+ * multiply (a separate function because the compiler keeps the wide
+ * multiply, and its register moves, even where the index goes unused). */
+static ALWAYS_INLINE struct run *run_region_at(const void *p, uint32_t *index) {
+    struct run *r = run_of_page(p);
+    size_t offset = (size_t)((const char *)p - r->base);
+    unsigned __int128 product = (unsigned __int128)offset * r->div_magic;
+    if (unlikely(!run_offset_starts_region(r, offset, (uint64_t)product)))
+        return NULL;
+    *index = (uint32_t)(product >> 64);
+    return r;
 }
 
 static ALWAYS_INLINE uint64_t free_run_key(const struct run *r) {

@@ -11,8 +11,6 @@ struct size_class {
     uint32_t size;
     uint16_t run_pages;
     uint16_t nregs;
-    /* ceil(2^32 / size): region index = (offset * recip) >> 32. */
-    uint32_t recip;
 };
 
 extern const struct size_class size_classes[NSMALL];
@@ -24,9 +22,5 @@ static ALWAYS_INLINE unsigned size_to_class(size_t size) {
 }
 
 static ALWAYS_INLINE size_t class_size(unsigned cls) { return size_classes[cls].size; }
-
-static ALWAYS_INLINE uint32_t class_region_index(unsigned cls, size_t offset) {
-    return (uint32_t)(((uint64_t)offset * size_classes[cls].recip) >> 32);
-}
 
 #endif

@@ -1,5 +1,5 @@
 /* Size classes: the table of the specification, the size -> class lookup,
- * the run sizes chosen for each class, and the reciprocal division. */
+ * the run sizes chosen for each class, and the division by multiply. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -46,20 +46,18 @@ Test(size_class, runs_hold_whole_regions_with_little_waste) {
     }
 }
 
-Test(size_class, reciprocal_gives_the_exact_region_index) {
-    for (unsigned c = 0; c < NSMALL; c++) {
-        size_t run = (size_t)size_classes[c].run_pages * PAGE;
-        for (size_t off = 0; off < run; off++)
-            cr_assert_eq(class_region_index(c, off), off / class_size(c), "class %u offset %zu", c, off);
-    }
-}
-
 Test(size_class, divisibility_magic_matches_modulo) {
-    /* The check free() uses for "offset is a region boundary". */
+    /* The check free() uses for "offset is a region boundary" (the low
+     * half of offset * magic), and the region index the bins and
+     * malloc_usable_size() take from the high half (chunk.h). */
     for (unsigned c = 0; c < NSMALL; c++) {
         uint64_t size = class_size(c), magic = UINT64_MAX / size + 1;
-        for (uint64_t off = 0; off < 16 * PAGE; off++)
-            cr_assert_eq(off * magic < magic, off % size == 0, "class %u offset %lu", c, (unsigned long)off);
+        size_t run = (size_t)size_classes[c].run_pages * PAGE;
+        for (uint64_t off = 0; off < 16 * PAGE || off < run; off++) {
+            unsigned __int128 product = (unsigned __int128)off * magic;
+            cr_assert_eq((uint64_t)product < magic, off % size == 0, "class %u offset %lu", c, (unsigned long)off);
+            cr_assert_eq((uint64_t)(product >> 64), off / size, "class %u offset %lu", c, (unsigned long)off);
+        }
     }
 }
 
