@@ -71,10 +71,11 @@ def header(rows):
         while rows[cls][1] < i * 8:
             cls += 1
         lookup.append(str(cls))
-    out.append("/* Class of a size s <= SMALL_MAX: SIZE_TO_CLASS_TABLE[(s + 7) >> 3]. */")
-    out.append("#define SIZE_TO_CLASS_TABLE \\")
-    for i in range(0, len(lookup), 24):
-        out.append("    " + ", ".join(lookup[i:i + 24]) + ", \\")
+    out.append("/* Class of a size s <= SMALL_MAX: entry (s + 7) >> 3, each entry")
+    out.append(" * given to F (SIZE_TO_CLASS_TABLE(F)). */")
+    out.append("#define SIZE_TO_CLASS_TABLE(F) \\")
+    for i in range(0, len(lookup), 16):
+        out.append("    " + ", ".join("F(%s)" % c for c in lookup[i:i + 16]) + ", \\")
     out.append("")
     out.append("#endif")
     return "\n".join(out) + "\n"

@@ -63,7 +63,7 @@ static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
  * thread cache; its slow path sets errno. */
 static ALWAYS_INLINE void *malloc_impl(size_t size) {
     if (likely(size <= SMALL_MAX))
-        return tcache_alloc(size_to_class(size));
+        return tcache_alloc_at(size_to_class_offset(size));
     if (size <= tcache_max())
         return tcache_alloc(tcache_large_bin(page_ceil(size) >> LG_PAGE));
     if (unlikely(size > SIZE_LIMIT))
@@ -219,7 +219,7 @@ static ALWAYS_INLINE size_t block_usable(const struct block *b) {
 static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
     switch (b->kind) {
     case BLOCK_SMALL:
-        tcache_free(b->run->cls, ptr);
+        tcache_free_at(b->run->cls_offset, ptr);
         break;
     case BLOCK_LARGE:
         if (b->run->npages <= (tcache_max() >> LG_PAGE)) {
@@ -265,7 +265,7 @@ void quarry_free(void *ptr) {
     if (likely(is_arena_chunk((uintptr_t)ptr))) {
         struct run *r = run_of_region(ptr);
         if (likely(r != NULL)) {
-            tcache_free((size_t)r->cls, ptr);
+            tcache_free_at(r->cls_offset, ptr);
             return;
         }
     }
@@ -289,10 +289,10 @@ static NOINLINE void free_sized_slow(void *ptr, size_t size) {
 
 void quarry_free_sized(void *ptr, size_t size) {
     if (likely(size <= SMALL_MAX && is_arena_chunk((uintptr_t)ptr))) {
-        size_t cls = size_to_class(size);
+        size_t off = size_to_class_offset(size);
         struct run *r = run_of_region(ptr);
-        if (likely(r != NULL && r->cls == cls)) {
-            tcache_free(cls, ptr);
+        if (likely(r != NULL && r->cls_offset == off)) {
+            tcache_free_at(off, ptr);
             return;
         }
     }
@@ -337,7 +337,7 @@ static NOINLINE void *realloc_small_move(void *ptr, const struct run *r, size_t 
         return NULL;
     size_t old_size = class_size(r->cls);
     memcpy(p, ptr, old_size < size ? old_size : size);
-    tcache_free(r->cls, ptr);
+    tcache_free_at(r->cls_offset, ptr);
     return p;
 }
 

@@ -47,6 +47,7 @@ static void run_init_small(struct run *r, unsigned cls) {
     r->nfree = sc->nregs;
     r->reg_size = (uint16_t)sc->size;
     r->regions_bytes = sc->nregs * sc->size;
+    r->cls_offset = (uint16_t)(cls << CLASS_OFFSET_SHIFT);
     r->div_magic = UINT64_MAX / sc->size + 1;
     bitmap_init(r->bitmap, sc->nregs);
 }

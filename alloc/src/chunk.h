@@ -60,6 +60,9 @@ struct run {
      * that makes the run small, cleared when it is freed), so that the
      * region test of run_of_region() needs no test of the kind. */
     uint32_t regions_bytes;
+    /* RUN_SMALL: cls << CLASS_OFFSET_SHIFT (size_class.h), the class's
+     * byte offset in the thread cache's per-class arrays. */
+    uint16_t cls_offset;
     /* A run is small or free, never both: their fields share the space.
      * (An unlocked reader that raced a small run's release reads garbage
      * only for a pointer that was already invalid; the locked paths check

@@ -94,7 +94,7 @@ static struct tcache *tcache_create(struct arena *a) {
         b->base = b->top = b->low_water = next;
         next += bin_cap(i);
         b->end = next;
-        tc->lg_fill_div[i] = 1;
+        tc->stats[i].lg_fill_div = 1;
     }
     tc->nbins = nbins;
     tc->arena = a;
@@ -239,7 +239,7 @@ static void flush_oldest(struct tcache *tc, unsigned bin, unsigned n) {
     struct tcache_bin *b = &tc->stacks[bin];
     if (n == 0)
         return;
-    tc->nflushed[bin] += n;
+    tc->stats[bin].nflushed += n;
     /* Before the blocks are free in their runs: after, another thread's
      * fill may take one and set its bit. */
     if (tc->safe)
@@ -286,17 +286,17 @@ void *tcache_alloc_slow(size_t bin) {
     struct tcache_bin *b = &tc->stacks[bin];
     if (tc->safe && b->top != b->base)
         return safe_pop(tc, b);
-    tc->missed[bin] = true;
+    tc->stats[bin].missed = true;
     if (bin >= NSMALL)
         return alloc_uncached(bin);
     /* Each miss doubles the next fill (down to half the stack): a thread
      * that only allocates, for a while, reaches full-sized fills within a
      * few misses instead of waiting for GC steps, which only frees drive. */
-    if (tc->lg_fill_div[bin] > 1)
-        tc->lg_fill_div[bin]--;
+    if (tc->stats[bin].lg_fill_div > 1)
+        tc->stats[bin].lg_fill_div--;
     /* Fill, then hand out the lowest address: regions arrive in ascending
      * order and are stacked so that the lowest ends on top. */
-    unsigned want = tcache_bin_cap(b) >> tc->lg_fill_div[bin];
+    unsigned want = tcache_bin_cap(b) >> tc->stats[bin].lg_fill_div;
     unsigned got = bin_fill(tc->arena, bin, b->base, want ? want : 1);
     if (got == 0) {
         tcache_flush(tc);
@@ -305,7 +305,7 @@ void *tcache_alloc_slow(size_t bin) {
         if (got == 0)
             return fail_enomem();
     }
-    tc->nfilled[bin] += got;
+    tc->stats[bin].nfilled += got;
     if (unlikely(publishing))
         publish(tc);
     for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
@@ -366,7 +366,7 @@ void tcache_free_slow(size_t bin, void *ptr) {
         flush_oldest(tc, bin, tcache_bin_cap(b) - tcache_bin_cap(b) / 2);
     *(uintptr_t *)ptr = tc->free_key;
     *b->top++ = ptr;
-    tc->nfreed[bin]++;
+    tc->stats[bin].nfreed++;
     if (--tc->gc_countdown == 0)
         tcache_gc_step(tc);
 }
@@ -382,12 +382,12 @@ void tcache_gc_step(struct tcache *tc) {
         reclaim_background_poll(); /* once per sweep: restarts it after fork */
     struct tcache_bin *b = &tc->stacks[bin];
     unsigned unused = (unsigned)(b->low_water - b->base);
-    if (!tc->missed[bin] && unused > 0) {
+    if (!tc->stats[bin].missed && unused > 0) {
         flush_oldest(tc, bin, unused - unused / 4);
-        if ((tcache_bin_cap(b) >> (tc->lg_fill_div[bin] + 1)) >= 1)
-            tc->lg_fill_div[bin]++;
+        if ((tcache_bin_cap(b) >> (tc->stats[bin].lg_fill_div + 1)) >= 1)
+            tc->stats[bin].lg_fill_div++;
     }
-    tc->missed[bin] = false;
+    tc->stats[bin].missed = false;
     b->low_water = b->top;
 }
 
@@ -419,10 +419,11 @@ void tcache_thread_bytes(uint64_t *allocated, uint64_t *deallocated) {
     struct tcache *tc = thread_tcache;
     if (tcache_is_real(tc)) {
         for (unsigned bin = 0; bin < tc->nbins; bin++) {
-            uint64_t popped = tc->nfilled[bin] + tc->nfreed[bin] - tc->nflushed[bin] -
+            const struct tcache_bin_stats *st = &tc->stats[bin];
+            uint64_t popped = st->nfilled + st->nfreed - st->nflushed -
                               tcache_bin_count(&tc->stacks[bin]);
             in += popped * bin_size(bin);
-            out += tc->nfreed[bin] * bin_size(bin);
+            out += st->nfreed * bin_size(bin);
         }
     }
     published_allocated = in;

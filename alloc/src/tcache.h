@@ -34,10 +34,29 @@ struct tcache_bin {
     /* Lowest top since the last GC step of this bin. */
     void **low_water;
 };
+_Static_assert(sizeof(struct tcache_bin) == 1 << CLASS_OFFSET_SHIFT,
+               "bins[] is indexed by class offsets (size_class.h)");
+
+/* A bin's counters and fill state, in an array beside bins[] with the same
+ * stride, so that the fast path reaches a bin's counter from the bin's own
+ * offset. */
+struct tcache_bin_stats {
+    /* Blocks pushed by frees (the only counter on a fast path), blocks
+     * brought in by fills, blocks given back by flushes. Blocks popped by
+     * allocations follow: filled + freed - flushed - held. */
+    uint64_t nfreed;
+    uint64_t nfilled;
+    uint64_t nflushed;
+    uint8_t lg_fill_div; /* a fill takes cap >> lg_fill_div */
+    bool missed;         /* a pop found the stack empty */
+} __attribute__((aligned(32)));
+_Static_assert(sizeof(struct tcache_bin_stats) == sizeof(struct tcache_bin), "the same stride");
 
 struct tcache {
-    /* What the fast paths see; first: bins[i] is tc + 32 i. */
+    /* What the fast paths see; first: bin i is at byte offset i <<
+     * CLASS_OFFSET_SHIFT, and its counters that much past stats. */
     struct tcache_bin bins[TCACHE_NBINS_MAX];
+    struct tcache_bin_stats stats[TCACHE_NBINS_MAX];
     /* The stacks themselves: bins, or with opt_safe an array of their own
      * while every bins[i] stays empty with no room, so that every malloc
      * and free lands in the slow paths, which keep the blocks' cached bits
@@ -49,14 +68,6 @@ struct tcache {
     uintptr_t free_key; /* tcache_free_key, kept beside the bins */
     struct arena *arena;
     unsigned nbins;
-    uint8_t lg_fill_div[TCACHE_NBINS_MAX]; /* a fill takes cap >> lg_fill_div */
-    bool missed[TCACHE_NBINS_MAX];         /* a pop found the stack empty */
-    /* Per bin: blocks pushed by frees (the only counter on a fast path),
-     * blocks brought in by fills, blocks given back by flushes. Blocks
-     * popped by allocations follow: filled + freed - flushed - held. */
-    uint64_t nfreed[TCACHE_NBINS_MAX];
-    uint64_t nfilled[TCACHE_NBINS_MAX];
-    uint64_t nflushed[TCACHE_NBINS_MAX];
     /* The registry of live caches (tcache_census), under its own lock;
      * set when the cache is built and cleared at thread exit, never on a
      * fast path. */
@@ -139,12 +150,23 @@ static ALWAYS_INLINE void tcache_count_direct(size_t allocated, size_t deallocat
 
 static ALWAYS_INLINE unsigned tcache_large_bin(size_t npages) { return NSMALL + (unsigned)npages - 1; }
 
-static ALWAYS_INLINE void *tcache_alloc(size_t bin) {
+/* Bin (a class, or tcache_large_bin()) at byte offset off of bins[] and
+ * stats[]: off is bin << CLASS_OFFSET_SHIFT. */
+static ALWAYS_INLINE struct tcache_bin *tcache_bin_at(struct tcache *tc, size_t off) {
+    return (struct tcache_bin *)((char *)tc->bins + off);
+}
+
+static ALWAYS_INLINE struct tcache_bin_stats *tcache_stats_at(struct tcache *tc, size_t off) {
+    return (struct tcache_bin_stats *)((char *)tc->stats + off);
+}
+
+/* malloc's cache hit; off is the bin's offset (size_to_class_offset()). */
+static ALWAYS_INLINE void *tcache_alloc_at(size_t off) {
     struct tcache *tc = thread_tcache;
-    struct tcache_bin *b = &tc->bins[bin];
+    struct tcache_bin *b = tcache_bin_at(tc, off);
     void **top = b->top;
     if (unlikely(top == b->base))
-        return tcache_alloc_slow(bin);
+        return tcache_alloc_slow(off >> CLASS_OFFSET_SHIFT);
     top--;
     b->top = top;
     if (top < b->low_water)
@@ -159,6 +181,8 @@ static ALWAYS_INLINE void *tcache_alloc(size_t bin) {
     return p;
 }
 
+static ALWAYS_INLINE void *tcache_alloc(size_t bin) { return tcache_alloc_at(bin << CLASS_OFFSET_SHIFT); }
+
 /* The block on top of bin when its address is a multiple of align, else
  * NULL (nothing is filled): a block freed by an aligned allocation of the
  * same size is usually right there. */
@@ -170,25 +194,28 @@ static inline void *tcache_alloc_aligned(size_t bin, size_t align) {
     return tcache_alloc(bin);
 }
 
-static ALWAYS_INLINE void tcache_free(size_t bin, void *ptr) {
+/* free's cache push; off is the bin's offset (a run's cls_offset). */
+static ALWAYS_INLINE void tcache_free_at(size_t off, void *ptr) {
     struct tcache *tc = thread_tcache;
-    struct tcache_bin *b = &tc->bins[bin];
+    struct tcache_bin *b = tcache_bin_at(tc, off);
     void **top = b->top;
     /* A block that carries the key is in a cache already, this thread's
      * or another's: the slow path reports it. Blocks are at least 8 bytes,
      * so word 0 is ours. */
     if (unlikely(top == b->end || *(uintptr_t *)ptr == tc->free_key)) {
-        tcache_free_slow(bin, ptr);
+        tcache_free_slow(off >> CLASS_OFFSET_SHIFT, ptr);
         return;
     }
     *(uintptr_t *)ptr = tc->free_key;
     *top = ptr;
     b->top = top + 1;
-    tc->nfreed[bin]++;
+    tcache_stats_at(tc, off)->nfreed++;
     /* GC is driven by frees, which the static caches never get this far
      * with; the call is the function's last act, so it is a jump. */
     if (unlikely(--tc->gc_countdown == 0))
         tcache_gc_step(tc);
 }
+
+static ALWAYS_INLINE void tcache_free(size_t bin, void *ptr) { tcache_free_at(bin << CLASS_OFFSET_SHIFT, ptr); }
 
 #endif

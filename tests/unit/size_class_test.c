@@ -61,6 +61,11 @@ Test(size_class, divisibility_magic_matches_modulo) {
     }
 }
 
+Test(size_class, class_offsets_follow_the_classes) {
+    for (size_t s = 0; s <= SMALL_MAX; s++)
+        cr_assert_eq(size_to_class_offset(s), (size_t)size_to_class(s) << CLASS_OFFSET_SHIFT, "size %zu", s);
+}
+
 /* Through the public API: every size up to the first large one, and every
  * page boundary of the large range (and one byte either side), lands in the
  * class the specification names. */

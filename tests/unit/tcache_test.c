@@ -86,7 +86,7 @@ Test(tcache, gc_gives_back_what_an_idle_class_held) {
 Test(tcache, a_bin_that_keeps_missing_fills_more) {
     unsigned cls = size_to_class(32);
     void *warm = quarry_malloc(32);
-    unsigned div_before = thread_tcache->lg_fill_div[cls];
+    unsigned div_before = thread_tcache->stats[cls].lg_fill_div;
     /* Allocate without freeing: every refill is a miss. Other frees drive
      * the GC steps that see the misses. */
     static void *keep[20000];
@@ -94,8 +94,8 @@ Test(tcache, a_bin_that_keeps_missing_fills_more) {
         keep[i] = quarry_malloc(32);
         quarry_free(quarry_malloc(600));
     }
-    cr_assert_lt(thread_tcache->lg_fill_div[cls], div_before + 1);
-    cr_assert_eq(thread_tcache->lg_fill_div[cls], 1, "fill should have grown back to cap/2");
+    cr_assert_lt(thread_tcache->stats[cls].lg_fill_div, div_before + 1);
+    cr_assert_eq(thread_tcache->stats[cls].lg_fill_div, 1, "fill should have grown back to cap/2");
     for (int i = 0; i < 20000; i++)
         quarry_free(keep[i]);
     quarry_free(warm);
