@@ -166,9 +166,7 @@ struct block {
 
 /* Whether ptr sits in a thread cache, freed: cached blocks, and only
  * they, carry the free key. */
-static ALWAYS_INLINE bool is_cached(const void *ptr) {
-    return !vg_active && *(const uintptr_t *)ptr == __atomic_load_n(&tcache_free_key, __ATOMIC_RELAXED);
-}
+static ALWAYS_INLINE bool is_cached(const void *ptr) { return tcache_is_keyed(ptr); }
 
 /* Finds what ptr is the start of, or aborts naming func. A small region's
  * liveness is checked here only when check_live is set: free checks it when

@@ -22,7 +22,7 @@ struct tcache tcache_bypass;
 /* Odd and never 0 even before the boot sets a random one: a block made
  * before any cache existed (a direct allocation) may hold a 0 in its first
  * word, and must not be taken for a cached one. */
-uintptr_t tcache_free_key = 0x9e3779b97f4a7c15ull;
+struct tcache_key tcache_free_key = {0x9e3779b97f4a7c15ull, ~(uintptr_t)0};
 size_t tcache_max_size;
 /* Caches of exited threads, for the next new thread. All have one size:
  * opt_tcache_max is fixed at start-up. */
@@ -67,7 +67,9 @@ static void tcache_boot(void) {
     uintptr_t key;
     if (getrandom(&key, sizeof(key), GRND_NONBLOCK) != (ssize_t)sizeof(key))
         key = ((uintptr_t)&key * 0x9e3779b97f4a7c15ull) ^ 0x5851f42d4c957f2dull;
-    __atomic_store_n(&tcache_free_key, key | 1, __ATOMIC_RELAXED); /* odd: never a block pointer */
+    __atomic_store_n(&tcache_free_key.key, key | 1, __ATOMIC_RELAXED); /* odd: never a block pointer */
+    /* Under memcheck no block is ever keyed (the caches are off). */
+    __atomic_store_n(&tcache_free_key.unkeyed, vg_active ? ~(uintptr_t)0 : 0, __ATOMIC_RELAXED);
     /* The key before the limit: a thread that sees cached large classes
      * (tcache_max) may test a large block for the key. */
     __atomic_store_n(&tcache_max_size, opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max, __ATOMIC_RELEASE);
@@ -98,7 +100,7 @@ static struct tcache *tcache_create(struct arena *a) {
     }
     tc->nbins = nbins;
     tc->arena = a;
-    tc->free_key = __atomic_load_n(&tcache_free_key, __ATOMIC_RELAXED);
+    tc->free_key = __atomic_load_n(&tcache_free_key.key, __ATOMIC_RELAXED);
     tc->gc_countdown = TCACHE_GC_INTERVAL;
     return tc;
 }
@@ -342,9 +344,8 @@ void tcache_free_slow(size_t bin, void *ptr) {
         if (tc == &tcache_initial)
             tc = &tcache_bypass; /* no memory for a cache: free directly */
     }
-    /* A keyed block sits in some thread's cache: freed already. (Under
-     * memcheck no block is keyed, and the word may be undefined.) */
-    if (!vg_active && *(uintptr_t *)ptr == __atomic_load_n(&tcache_free_key, __ATOMIC_RELAXED))
+    /* A keyed block sits in some thread's cache: freed already. */
+    if (tcache_is_keyed(ptr))
         report_invalid_pointer("free", ptr);
     if (tc == &tcache_bypass || bin >= tc->nbins) {
         tcache_direct_deallocated += bin_size(bin);

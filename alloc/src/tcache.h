@@ -86,11 +86,30 @@ static ALWAYS_INLINE unsigned tcache_bin_count(const struct tcache_bin *b) { ret
 static ALWAYS_INLINE unsigned tcache_bin_cap(const struct tcache_bin *b) { return (unsigned)(b->end - b->base); }
 
 extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("initial-exec")));
-/* Written into a block's first word whenever it enters a cache (a free or
- * a fill) and cleared whenever it leaves for the program, so that no live
- * block carries it: a free of a block that carries it is a double free,
- * whichever thread's cache holds the first copy. */
-extern uintptr_t tcache_free_key;
+/* key: written into a block's first word whenever it enters a cache (a
+ * free or a fill) and cleared whenever it leaves for the program, so that
+ * no live block carries it: a free of a block that carries it is a double
+ * free, whichever thread's cache holds the first copy.
+ * unkeyed: what tcache_is_keyed() ORs into its comparison: 0, or all ones
+ * while no block can carry the key (before the boot, and under memcheck,
+ * where a block's first word may be undefined: memcheck counts x | ~0 as
+ * defined). So that test is one comparison, with no branch of its own on
+ * vg_active. */
+struct tcache_key {
+    uintptr_t key;
+    uintptr_t unkeyed;
+};
+extern struct tcache_key tcache_free_key;
+
+/* Whether the block at ptr sits in some thread's cache, for the paths
+ * that may be handed any live block (malloc_usable_size, realloc, the
+ * free slow path). */
+static ALWAYS_INLINE bool tcache_is_keyed(const void *ptr) {
+    uintptr_t word = *(const uintptr_t *)ptr;
+    uintptr_t diff = (word ^ __atomic_load_n(&tcache_free_key.key, __ATOMIC_RELAXED)) |
+                     __atomic_load_n(&tcache_free_key.unkeyed, __ATOMIC_RELAXED);
+    return diff == 0;
+}
 extern size_t tcache_max_size; /* largest size cached; 0 before start-up */
 /* tcache_max_size, read by threads that may run before start-up has set
  * it (they see 0 and take the uncached path): a relaxed load, the same

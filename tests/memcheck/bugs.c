@@ -46,6 +46,19 @@ int main(int argc, char **argv) {
         q[0] = 1;
         quarry_free(q);
         sink = q[0];
+    } else if (strcmp(mode, "usable") == 0) {
+        /* No bug: the size of blocks whose contents were never written,
+         * small and large, and a resize within a class (quarry's liveness
+         * tests read a block's first word, which memcheck must not see as
+         * a use of an uninitialised value). */
+        char *small = quarry_malloc(100), *large = quarry_malloc(20000);
+        if (quarry_malloc_usable_size(small) < 100 || quarry_malloc_usable_size(large) < 20000)
+            return 5;
+        small = quarry_realloc(small, 104);
+        if (small == NULL || quarry_malloc_usable_size(small) < 104)
+            return 6;
+        quarry_free(small);
+        quarry_free(large);
     } else if (strcmp(mode, "realloc") == 0) {
         /* No bug: contents kept through growth, in place or moved. */
         char *q = quarry_malloc(5000);

@@ -355,8 +355,8 @@ Test(tcache, fresh_blocks_do_not_carry_the_free_key) {
     uintptr_t *q = quarry_malloc(16);
     cr_assert_eq(*q, 0);
     quarry_free(q);
-    cr_assert_neq(tcache_free_key, 0);
-    cr_assert_eq(tcache_free_key & 1, 1, "the key is never a block address");
+    cr_assert_neq(tcache_free_key.key, 0);
+    cr_assert_eq(tcache_free_key.key & 1, 1, "the key is never a block address");
 }
 
 /* The perms of the mapping that holds addr, and of the one just before
