@@ -259,6 +259,19 @@ static NOINLINE void free_slow(void *ptr) {
     block_free(ptr, &b);
 }
 
+/* In an arena chunk, not a small region: a large block (cached up to
+ * tcache_max, as block_free() does) without the registry lookup, since
+ * the chunk-kind byte already said whose chunk it is; anything else
+ * through block_find(). */
+static NOINLINE void free_in_arena_chunk(void *ptr) {
+    struct run *r = run_of_page(ptr);
+    if (r->kind == RUN_LARGE && r->base == ptr && r->npages <= (tcache_max() >> LG_PAGE)) {
+        tcache_free(tcache_large_bin(r->npages), ptr);
+        return;
+    }
+    free_slow(ptr);
+}
+
 void quarry_free(void *ptr) {
     if (likely(is_arena_chunk((uintptr_t)ptr))) {
         struct run *r = run_of_region(ptr);
@@ -266,6 +279,8 @@ void quarry_free(void *ptr) {
             tcache_free_at(r->cls_offset, ptr);
             return;
         }
+        free_in_arena_chunk(ptr);
+        return;
     }
     free_slow(ptr);
 }
