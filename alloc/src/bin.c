@@ -46,10 +46,15 @@ static void run_init_small(struct run *r, unsigned cls) {
     const struct size_class *sc = &size_classes[cls];
     r->nfree = sc->nregs;
     r->reg_size = (uint16_t)sc->size;
-    r->regions_bytes = sc->nregs * sc->size;
     r->cls_offset = (uint16_t)(cls << CLASS_OFFSET_SHIFT);
     r->div_magic = UINT64_MAX / sc->size + 1;
     bitmap_init(r->bitmap, sc->nregs);
+    /* Last, with a release store: an unlocked lookup of a stray pointer
+     * into the new run that sees regions_bytes admit it (x86 keeps loads
+     * in order) finds the other region fields made, not the free run's
+     * leftovers, and reports the pointer rather than indexing past the
+     * bitmap. A valid pointer never meets a run being made. */
+    __atomic_store_n(&r->regions_bytes, sc->nregs * sc->size, __ATOMIC_RELEASE);
 }
 
 /*

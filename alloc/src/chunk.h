@@ -65,8 +65,9 @@ struct run {
     uint16_t cls_offset;
     /* A run is small or free, never both: their fields share the space.
      * (An unlocked reader that raced a small run's release reads garbage
-     * only for a pointer that was already invalid; the locked paths check
-     * the kind again.) */
+     * only for a pointer that was already invalid; the locked paths hold
+     * the bin lock of the class they test, under which a run of that
+     * class stays small.) */
     union {
         struct {
             /* RUN_SMALL: ceil(2^64 / size). For offsets below 2^32, offset
