@@ -164,10 +164,6 @@ struct block {
     struct huge *huge;
 };
 
-/* Whether ptr sits in a thread cache, freed: cached blocks, and only
- * they, carry the free key. */
-static ALWAYS_INLINE bool is_cached(const void *ptr) { return tcache_is_keyed(ptr); }
-
 /* Finds what ptr is the start of, or aborts naming func. A small region's
  * liveness is checked here only when check_live is set: free checks it when
  * the block leaves the thread cache instead. */
@@ -176,9 +172,9 @@ static void block_find(const void *ptr, const char *func, bool check_live, struc
     if (owner == RTREE_ARENA_CHUNK) {
         /* Large first: the fast paths of free() and realloc() send only
          * what is not a small region here. */
-        struct run *r = run_of_page(ptr);
-        if (r->kind == RUN_LARGE && r->base == ptr) {
-            if (check_live && r->npages <= (tcache_max() >> LG_PAGE) && is_cached(ptr))
+        struct run *r = large_run_at(ptr);
+        if (r != NULL) {
+            if (check_live && tcache_caches_pages(r->npages) && tcache_is_keyed(ptr))
                 report_invalid_pointer(func, ptr);
             b->kind = BLOCK_LARGE;
             b->run = r;
@@ -187,7 +183,7 @@ static void block_find(const void *ptr, const char *func, bool check_live, struc
         uint32_t index;
         r = run_region_at(ptr, &index);
         if (r != NULL) {
-            if (check_live && (bitmap_get_relaxed(r->bitmap, index) || is_cached(ptr)))
+            if (check_live && (bitmap_get_relaxed(r->bitmap, index) || tcache_is_keyed(ptr)))
                 report_invalid_pointer(func, ptr);
             b->kind = BLOCK_SMALL;
             b->run = r;
@@ -220,7 +216,7 @@ static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
         tcache_free_at(b->run->cls_offset, ptr);
         break;
     case BLOCK_LARGE:
-        if (b->run->npages <= (tcache_max() >> LG_PAGE)) {
+        if (tcache_caches_pages(b->run->npages)) {
             tcache_free(tcache_large_bin(b->run->npages), ptr);
         } else {
             tcache_count_direct(0, (size_t)b->run->npages << LG_PAGE);
@@ -264,8 +260,8 @@ static NOINLINE void free_slow(void *ptr) {
  * the chunk-kind byte already said whose chunk it is; anything else
  * through block_find(). */
 static NOINLINE void free_in_arena_chunk(void *ptr) {
-    struct run *r = run_of_page(ptr);
-    if (r->kind == RUN_LARGE && r->base == ptr && r->npages <= (tcache_max() >> LG_PAGE)) {
+    struct run *r = large_run_at(ptr);
+    if (r != NULL && tcache_caches_pages(r->npages)) {
         tcache_free(tcache_large_bin(r->npages), ptr);
         return;
     }
@@ -321,7 +317,7 @@ static ALWAYS_INLINE struct run *live_small_region(const void *ptr) {
         return NULL;
     uint32_t index;
     struct run *r = run_region_at(ptr, &index);
-    if (unlikely(r == NULL || bitmap_get_relaxed(r->bitmap, index) || is_cached(ptr)))
+    if (unlikely(r == NULL || bitmap_get_relaxed(r->bitmap, index) || tcache_is_keyed(ptr)))
         return NULL;
     return r;
 }

@@ -154,7 +154,8 @@ static ALWAYS_INLINE char *chunk_page_addr(struct chunk *c, size_t page) {
 /* opt_safe's record of the cached blocks, kept outside the blocks so that
  * no write after free can forge it. Set and cleared with atomics: two
  * threads may free the same block at once, and other threads' blocks
- * share the word. Each returns whether the bit was set before. */
+ * share the word. chunk_cached_set() returns whether the bit was set
+ * before. */
 static ALWAYS_INLINE uint64_t *chunk_cached_word(const void *p, uint64_t *mask) {
     size_t granule = ((uintptr_t)p & CHUNK_MASK) >> 3;
     *mask = (uint64_t)1 << (granule & 63);
@@ -176,10 +177,10 @@ static ALWAYS_INLINE bool chunk_cached_set(const void *p) {
     return (__atomic_fetch_or(w, mask, __ATOMIC_RELAXED) & mask) != 0;
 }
 
-static ALWAYS_INLINE bool chunk_cached_clear(const void *p) {
+static ALWAYS_INLINE void chunk_cached_clear(const void *p) {
     uint64_t mask;
     uint64_t *w = chunk_cached_word(p, &mask);
-    return (__atomic_fetch_and(w, ~mask, __ATOMIC_RELAXED) & mask) != 0;
+    __atomic_fetch_and(w, ~mask, __ATOMIC_RELAXED);
 }
 
 /* Whether offset (from a run's base) starts one of its regions, given
@@ -195,6 +196,14 @@ static ALWAYS_INLINE bool run_offset_starts_region(const struct run *r, size_t o
 static ALWAYS_INLINE struct run *run_of_page(const void *p) {
     struct chunk *c = chunk_of(p);
     return c->map[chunk_page(c, p)];
+}
+
+/* The large run p is the start of, or NULL: the page map's entry for a
+ * large run's first page is exact, and a stale interior entry names a run
+ * based elsewhere. */
+static ALWAYS_INLINE struct run *large_run_at(const void *p) {
+    struct run *r = run_of_page(p);
+    return r->kind == RUN_LARGE && r->base == p ? r : NULL;
 }
 
 /* The small run whose region p is the start of, or NULL: one page-map

@@ -48,8 +48,8 @@ void large_free(void *ptr, const char *func) {
     struct chunk *c = chunk_of(ptr);
     struct arena *a = chunk_arena(c, func);
     lock_acquire(&a->lock);
-    struct run *r = c->map[chunk_page(c, ptr)];
-    if (unlikely(r->kind != RUN_LARGE || r->base != ptr || (opt_safe && chunk_cached_get(ptr)))) {
+    struct run *r = large_run_at(ptr);
+    if (unlikely(r == NULL || (opt_safe && chunk_cached_get(ptr)))) {
         lock_release(&a->lock);
         report_invalid_pointer(func, ptr);
     }

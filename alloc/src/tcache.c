@@ -88,7 +88,6 @@ static struct tcache *tcache_create(struct arena *a) {
     if (tc == NULL)
         return NULL;
     memset(tc, 0, sizeof(*tc)); /* with opt_safe, bins[] stays so: no room */
-    tc->safe = opt_safe;
     tc->stacks = opt_safe ? (struct tcache_bin *)(tc + 1) : tc->bins;
     void **next = (void **)((char *)(tc + 1) + stacks_size);
     for (unsigned i = 0; i < nbins; i++) {
@@ -244,7 +243,7 @@ static void flush_oldest(struct tcache *tc, unsigned bin, unsigned n) {
     tc->stats[bin].nflushed += n;
     /* Before the blocks are free in their runs: after, another thread's
      * fill may take one and set its bit. */
-    if (tc->safe)
+    if (tcache_is_safe(tc))
         for (unsigned i = 0; i < n; i++)
             chunk_cached_clear(b->base[i]);
     if (bin < NSMALL) {
@@ -265,13 +264,7 @@ static void flush_oldest(struct tcache *tc, unsigned bin, unsigned n) {
 /* opt_safe's cache hit, here rather than in tcache_alloc(): as the fast
  * path, plus the block's cached bit cleared. */
 static void *safe_pop(struct tcache *tc, struct tcache_bin *b) {
-    void **top = --b->top;
-    if (top < b->low_water)
-        b->low_water = top;
-    void *p = *top;
-    if (unlikely(*(uintptr_t *)p != tc->free_key))
-        return tcache_alloc_unkeyed(p);
-    *(uintptr_t *)p = 0;
+    void *p = tcache_bin_pop(tc, b);
     chunk_cached_clear(p);
     return p;
 }
@@ -286,7 +279,7 @@ void *tcache_alloc_slow(size_t bin) {
     if (tc == &tcache_bypass || bin >= tc->nbins)
         return alloc_uncached(bin);
     struct tcache_bin *b = &tc->stacks[bin];
-    if (tc->safe && b->top != b->base)
+    if (tcache_is_safe(tc) && b->top != b->base)
         return safe_pop(tc, b);
     tc->stats[bin].missed = true;
     if (bin >= NSMALL)
@@ -322,7 +315,7 @@ void *tcache_alloc_slow(size_t bin) {
         *(uintptr_t *)b->base[i] = tc->free_key;
         /* A block free in its run was in no cache: a set bit means a
          * double free raced the flush that gave the block back. */
-        if (tc->safe && chunk_cached_set(b->base[i]))
+        if (tcache_is_safe(tc) && chunk_cached_set(b->base[i]))
             report_invalid_pointer("free", b->base[i]);
     }
     b->top = b->base + got - 1;
@@ -360,7 +353,7 @@ void tcache_free_slow(size_t bin, void *ptr) {
     }
     /* The check that no write after free can defeat: the bit is outside
      * the block, and set whichever thread's cache holds the first copy. */
-    if (tc->safe && chunk_cached_set(ptr))
+    if (tcache_is_safe(tc) && chunk_cached_set(ptr))
         report_invalid_pointer("free", ptr);
     struct tcache_bin *b = &tc->stacks[bin];
     if (b->top == b->end)

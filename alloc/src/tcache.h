@@ -62,7 +62,6 @@ struct tcache {
      * and free lands in the slow paths, which keep the blocks' cached bits
      * (chunk_cached_set) beside the stacks. */
     struct tcache_bin *stacks;
-    bool safe;
     uint32_t gc_countdown;
     uint32_t gc_next;   /* bin the next GC step examines */
     uintptr_t free_key; /* tcache_free_key, kept beside the bins */
@@ -81,6 +80,9 @@ extern struct tcache tcache_bypass;
 static ALWAYS_INLINE bool tcache_is_real(const struct tcache *tc) {
     return tc != &tcache_initial && tc != &tcache_bypass;
 }
+
+/* opt_safe's caches keep their stacks apart from bins[] (above). */
+static ALWAYS_INLINE bool tcache_is_safe(const struct tcache *tc) { return tc->stacks != tc->bins; }
 
 static ALWAYS_INLINE unsigned tcache_bin_count(const struct tcache_bin *b) { return (unsigned)(b->top - b->base); }
 static ALWAYS_INLINE unsigned tcache_bin_cap(const struct tcache_bin *b) { return (unsigned)(b->end - b->base); }
@@ -168,6 +170,8 @@ static ALWAYS_INLINE void tcache_count_direct(size_t allocated, size_t deallocat
 }
 
 static ALWAYS_INLINE unsigned tcache_large_bin(size_t npages) { return NSMALL + (unsigned)npages - 1; }
+/* Whether large blocks of npages pages go through the caches. */
+static ALWAYS_INLINE bool tcache_caches_pages(size_t npages) { return npages <= (tcache_max() >> LG_PAGE); }
 
 /* Bin (a class, or tcache_large_bin()) at byte offset off of bins[] and
  * stats[]: off is bin << CLASS_OFFSET_SHIFT. */
@@ -179,14 +183,10 @@ static ALWAYS_INLINE struct tcache_bin_stats *tcache_stats_at(struct tcache *tc,
     return (struct tcache_bin_stats *)((char *)tc->stats + off);
 }
 
-/* malloc's cache hit; off is the bin's offset (size_to_class_offset()). */
-static ALWAYS_INLINE void *tcache_alloc_at(size_t off) {
-    struct tcache *tc = thread_tcache;
-    struct tcache_bin *b = tcache_bin_at(tc, off);
-    void **top = b->top;
-    if (unlikely(top == b->base))
-        return tcache_alloc_slow(off >> CLASS_OFFSET_SHIFT);
-    top--;
+/* Takes the top block of b, which is not empty: the hit of malloc's fast
+ * path, and of opt_safe's slow one. */
+static ALWAYS_INLINE void *tcache_bin_pop(struct tcache *tc, struct tcache_bin *b) {
+    void **top = b->top - 1;
     b->top = top;
     if (top < b->low_water)
         b->low_water = top;
@@ -198,6 +198,15 @@ static ALWAYS_INLINE void *tcache_alloc_at(size_t off) {
         return tcache_alloc_unkeyed(p);
     *(uintptr_t *)p = 0; /* take the free key off */
     return p;
+}
+
+/* malloc's cache hit; off is the bin's offset (size_to_class_offset()). */
+static ALWAYS_INLINE void *tcache_alloc_at(size_t off) {
+    struct tcache *tc = thread_tcache;
+    struct tcache_bin *b = tcache_bin_at(tc, off);
+    if (unlikely(b->top == b->base))
+        return tcache_alloc_slow(off >> CLASS_OFFSET_SHIFT);
+    return tcache_bin_pop(tc, b);
 }
 
 static ALWAYS_INLINE void *tcache_alloc(size_t bin) { return tcache_alloc_at(bin << CLASS_OFFSET_SHIFT); }
