@@ -166,6 +166,15 @@ static void arena_retire_chunk(struct arena *a, struct chunk *c) {
     chunk_dealloc(c);
 }
 
+/* The peaks the purge policy reads (purge.c): the highest nactive of the
+ * decay window, and since the last bound-driven pass. */
+static void note_peak(struct arena *a) {
+    if (a->nactive > a->peak_cur)
+        a->peak_cur = a->nactive;
+    if (a->nactive > a->purge.regrown)
+        a->purge.regrown = a->nactive;
+}
+
 struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, enum run_kind kind,
                             unsigned cls, bool *zeroed) {
     size_t need = npages + align_pages - 1;
@@ -227,8 +236,7 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
         a->spare = NULL;
     c->nalloc_pages += npages;
     a->nactive += npages;
-    if (a->nactive > a->peak_cur)
-        a->peak_cur = a->nactive;
+    note_peak(a);
     *zeroed = free_kind == RUN_FREE_CLEAN;
     arena_check(a);
     return r;
@@ -334,8 +342,7 @@ bool arena_run_grow(struct arena *a, struct run *r, size_t npages) {
     map_set_ends(r);
     c->nalloc_pages += extra;
     a->nactive += extra;
-    if (a->nactive > a->peak_cur)
-        a->peak_cur = a->nactive;
+    note_peak(a);
     arena_check(a);
     return true;
 }

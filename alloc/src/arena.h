@@ -85,6 +85,7 @@ struct arena {
         uint64_t next_tick;     /* ms: no decay pass before this */
         uint64_t last_purge;    /* ms: the last bound-driven purge pass */
         size_t refault_mark;    /* nactive that, reached again soon after that pass, marks a cycle */
+        size_t regrown;         /* the highest nactive since that pass */
         uint64_t cyclic_until;  /* ms: until then the arena keeps its recent peak's pages */
     } purge;
     struct arena_stats stats;

@@ -10,6 +10,10 @@
 #define AGE_STEP_SHIFT 2
 /* Age steps come at most every decay_ms >> this. */
 #define TICK_SHIFT 3
+/* An arena holding at least its recent peak >> this keeps its young dirty
+ * pages (see allowance): 3 halved the madvise calls of a cross-thread
+ * free-all, 4 made them as few as jemalloc's (docs/design.md). */
+#define YOUNG_HOLD_SHIFT 4
 
 bool purge_by_background;
 
@@ -27,7 +31,6 @@ static size_t purge_pass(struct arena *a, size_t want, uint64_t cutoff) {
     if (a->purging || want == 0)
         return 0;
     a->purging = true;
-    a->stats.npurge++;
     /* Take the runs out of the free tree, marked RUN_PURGING and counted
      * as allocated in their chunk, so that nothing allocates, merges or
      * releases them while the lock is dropped. */
@@ -46,6 +49,11 @@ static size_t purge_pass(struct arena *a, size_t want, uint64_t cutoff) {
         r->link = batch;
         batch = r;
     }
+    if (batch == NULL) { /* every dirty run is younger than the cutoff */
+        a->purging = false;
+        return 0;
+    }
+    a->stats.npurge++;
     lock_busy_enter();
     lock_release(&a->lock);
     /* Each run comes back clean or lazy, as its own madvise went. */
@@ -108,21 +116,29 @@ void purge_tick(struct arena *a) {
 }
 
 /* Under a->lock, with dirty pages over the bound: how many the arena may
- * keep now, the cycle allowance included. */
+ * keep now, the young pages' and the cycle allowance included. */
 static size_t allowance(struct arena *a, size_t bound, uint64_t now) {
     if (opt_decay_ms < 0)
         return bound;
     /* Grown back to the mark set by the last pass, within decay_ms of it:
      * the pages that pass purged were faulted in again. */
     if (a->purge.last_purge != 0 && now - a->purge.last_purge < (uint64_t)opt_decay_ms &&
-        a->peak_cur >= a->purge.refault_mark)
+        a->purge.regrown >= a->purge.refault_mark)
         a->purge.cyclic_until = now + (uint64_t)opt_decay_ms;
-    if (now >= a->purge.cyclic_until)
-        return bound;
+    bool cyclic = now < a->purge.cyclic_until;
     size_t peak = a->peak_cur > a->peak_prev ? a->peak_cur : a->peak_prev;
+    /* Outside a cycle, an arena that has fallen below 1/16 of its recent
+     * peak has freed its heap: it purges down to the bound. Above that,
+     * its pages are young (freed within the last one or two peak windows)
+     * and it keeps them up to its peak footprint, until the age steps take
+     * them: purging while the heap is still emptying would madvise runs
+     * one or two pages long between live ones, which the next allocations
+     * fault straight back in. */
+    if (!cyclic && a->nactive < peak >> YOUNG_HOLD_SHIFT)
+        return bound;
     size_t footprint = peak + (peak >> opt_lg_dirty_mult);
     size_t keep = footprint > a->nactive ? footprint - a->nactive : 0;
-    if (a->purge.last_purge != 0)
+    if (cyclic && a->purge.last_purge != 0)
         a->purge.last_purge = now; /* the cycle renews its allowance */
     return keep > bound ? keep : bound;
 }
@@ -143,7 +159,7 @@ void purge_after_free(struct arena *a) {
             size_t purged = purge_pass(a, a->ndirty - target, UINT64_MAX);
             a->purge.last_purge = now;
             a->purge.refault_mark = a->nactive + purged / 2;
-            a->peak_cur = a->nactive;
+            a->purge.regrown = a->nactive;
         }
     }
     purge_tick(a);

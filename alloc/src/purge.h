@@ -3,24 +3,30 @@
  * does it. It sits above the arena's run mechanics (arena.h) and below
  * the bins and large runs, which call it after they free pages.
  *
- * Two limits, measured in docs/tuning.md and docs/design.md:
+ * Four limits, measured in docs/tuning.md and docs/design.md:
  *   - the bound: an arena keeps at most max(nactive >> lg_dirty_mult,
- *     PURGE_FLOOR) dirty pages. Past it, a pass purges the oldest dirty
- *     runs down to half the bound (hysteresis: one pass per half-bound of
- *     frees, not one per free). A program that frees most of its heap gets
- *     its memory back at once.
+ *     PURGE_FLOOR) dirty pages, unless one of the next two lets it keep
+ *     more. Past it, a pass purges the oldest dirty runs down to half the
+ *     bound (hysteresis: one pass per half-bound of frees, not one per
+ *     free).
+ *   - young pages: an arena that still holds 1/16 of its recent peak keeps
+ *     the pages it frees up to its peak footprint (peak + peak >>
+ *     lg_dirty_mult). A heap that is emptying in shuffled order frees its
+ *     runs between live ones; purging them then costs a madvise per run
+ *     of a page or two, and the next allocations fault them back. Below
+ *     1/16 of its peak the runs have merged and the bound holds again.
  *   - the cycle allowance: when an arena grows back into pages it purged
  *     less than decay_ms ago, its workload is cyclic (it frees and
  *     refills), and purging only makes the next refill fault the pages in
  *     again. For decay_ms from then on it may keep dirty pages up to its
- *     recent peak footprint (peak + peak >> lg_dirty_mult), and renews
- *     that as long as the cycles go on.
+ *     recent peak footprint even below 1/16 of the peak, and renews that
+ *     as long as the cycles go on.
  *   - age: dirty pages older than decay_ms go back in any case, a bounded
  *     number per step, checked at most every decay_ms / 8 from the slow
  *     paths or by the background thread; so an idle heap's RSS follows its
  *     live data within about twice decay_ms.
- * lg_dirty_mult -1 turns all purging off; decay_ms -1 turns off the age
- * limit and the cycle allowance (the bound alone, as before decay).
+ * lg_dirty_mult -1 turns all purging off; decay_ms -1 turns off the last
+ * three (the bound alone, as before decay).
  */
 #ifndef QUARRY_PURGE_H
 #define QUARRY_PURGE_H

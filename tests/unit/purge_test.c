@@ -105,7 +105,10 @@ Test(purge, with_lg_dirty_mult_minus_1_memory_stays, .init = no_purging) {
     cr_assert_eq(ctl_size("stats.dirty"), 0);
 }
 
-Test(purge, dirty_stays_within_the_bound_after_every_free) {
+/* decay_ms:-1, the bound alone: checked after every free. */
+static void bound_alone(void) { opt_decay_ms = -1; }
+
+Test(purge, with_the_bound_alone_dirty_stays_within_it_after_every_free, .init = bound_alone) {
     enum { N = 4096 };
     static void *p[N];
     for (int i = 0; i < N; i++)
@@ -124,6 +127,48 @@ Test(purge, dirty_stays_within_the_bound_after_every_free) {
     cr_assert_lt(a->stats.npurge * 8, (uint64_t)N / 2);
     for (int i = 1; i < N; i += 2)
         quarry_free(p[i]);
+}
+
+/* By default an arena that still holds a sixteenth of its recent peak
+ * keeps the pages it frees (young, the next allocations reuse them), up to
+ * its peak footprint; once it falls below, the bound holds after every
+ * free, and the pages go back in a few passes over runs that have merged,
+ * not in one madvise per freed block. */
+Test(purge, young_pages_stay_until_the_heap_falls_below_a_sixteenth_of_its_peak) {
+    enum { N = 4096 };
+    static void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = quarry_malloc(BIG);
+    struct arena *a = thread_arena;
+    lock_acquire(&a->lock);
+    size_t peak = a->nactive;
+    lock_release(&a->lock);
+    /* Every other block: the heap keeps half its peak, nothing is purged,
+     * and the arena never holds more than its peak footprint. */
+    for (int i = 0; i < N; i += 2)
+        quarry_free(p[i]);
+    lock_acquire(&a->lock);
+    size_t dirty = a->ndirty, active = a->nactive;
+    lock_release(&a->lock);
+    cr_assert_eq(a->stats.npurge, 0, "purged %zu pages at half the peak", (size_t)a->stats.purged);
+    cr_assert_geq(dirty, (size_t)(N / 2) * (BIG / PAGE), "the freed pages stay dirty");
+    cr_assert_leq(dirty + active, peak + (peak >> opt_lg_dirty_mult));
+    /* The rest, in address order. */
+    size_t low = peak >> 4;
+    for (int i = 1; i < N; i += 2) {
+        quarry_free(p[i]);
+        lock_acquire(&a->lock);
+        dirty = a->ndirty, active = a->nactive;
+        lock_release(&a->lock);
+        if (active < low)
+            cr_assert_leq(dirty, arena_dirty_bound(a), "after free %d: %zu dirty, %zu active", i, dirty, active);
+    }
+    cr_assert_gt(a->stats.npurge, 0, "never purged");
+    /* From 1/16 of the peak down, one pass per half-bound of frees. */
+    cr_assert_lt(a->stats.npurge, 32, "%zu passes", (size_t)a->stats.npurge);
+    /* Every page went back in runs longer than one block. */
+    cr_assert_lt(a->stats.nmadvise * 2 * (BIG / PAGE), a->stats.purged, "%zu calls for %zu pages",
+                 (size_t)a->stats.nmadvise, (size_t)a->stats.purged);
 }
 
 Test(purge, calloc_from_purged_pages_skips_the_memset_and_dirty_reuse_is_zeroed) {
