@@ -9,17 +9,17 @@
  *     more. Past it, a pass purges the oldest dirty runs down to half the
  *     bound (hysteresis: one pass per half-bound of frees, not one per
  *     free).
- *   - young pages: an arena that still holds 1/16 of its recent peak keeps
+ *   - young pages: an arena that still holds 1/8 of its recent peak keeps
  *     the pages it frees up to its peak footprint (peak + peak >>
  *     lg_dirty_mult). A heap that is emptying in shuffled order frees its
  *     runs between live ones; purging them then costs a madvise per run
  *     of a page or two, and the next allocations fault them back. Below
- *     1/16 of its peak the runs have merged and the bound holds again.
+ *     1/8 of its peak the runs have merged and the bound holds again.
  *   - the cycle allowance: when an arena grows back into pages it purged
  *     less than decay_ms ago, its workload is cyclic (it frees and
  *     refills), and purging only makes the next refill fault the pages in
  *     again. For decay_ms from then on it may keep dirty pages up to its
- *     recent peak footprint even below 1/16 of the peak, and renews that
+ *     recent peak footprint even below 1/8 of the peak, and renews that
  *     as long as the cycles go on.
  *   - age: dirty pages older than decay_ms go back in any case, a bounded
  *     number per step, checked at most every decay_ms / 8 from the slow

@@ -129,12 +129,12 @@ Test(purge, with_the_bound_alone_dirty_stays_within_it_after_every_free, .init =
         quarry_free(p[i]);
 }
 
-/* By default an arena that still holds a sixteenth of its recent peak
+/* By default an arena that still holds an eighth of its recent peak
  * keeps the pages it frees (young, the next allocations reuse them), up to
  * its peak footprint; once it falls below, the bound holds after every
  * free, and the pages go back in a few passes over runs that have merged,
  * not in one madvise per freed block. */
-Test(purge, young_pages_stay_until_the_heap_falls_below_a_sixteenth_of_its_peak) {
+Test(purge, young_pages_stay_until_the_heap_falls_below_an_eighth_of_its_peak) {
     enum { N = 4096 };
     static void *p[N];
     for (int i = 0; i < N; i++)
@@ -154,7 +154,7 @@ Test(purge, young_pages_stay_until_the_heap_falls_below_a_sixteenth_of_its_peak)
     cr_assert_geq(dirty, (size_t)(N / 2) * (BIG / PAGE), "the freed pages stay dirty");
     cr_assert_leq(dirty + active, peak + (peak >> opt_lg_dirty_mult));
     /* The rest, in address order. */
-    size_t low = peak >> 4;
+    size_t low = peak >> 3;
     for (int i = 1; i < N; i += 2) {
         quarry_free(p[i]);
         lock_acquire(&a->lock);
@@ -164,7 +164,7 @@ Test(purge, young_pages_stay_until_the_heap_falls_below_a_sixteenth_of_its_peak)
             cr_assert_leq(dirty, arena_dirty_bound(a), "after free %d: %zu dirty, %zu active", i, dirty, active);
     }
     cr_assert_gt(a->stats.npurge, 0, "never purged");
-    /* From 1/16 of the peak down, one pass per half-bound of frees. */
+    /* From 1/8 of the peak down, one pass per half-bound of frees. */
     cr_assert_lt(a->stats.npurge, 32, "%zu passes", (size_t)a->stats.npurge);
     /* Every page went back in runs longer than one block. */
     cr_assert_lt(a->stats.nmadvise * 2 * (BIG / PAGE), a->stats.purged, "%zu calls for %zu pages",
