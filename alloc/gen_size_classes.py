@@ -14,7 +14,7 @@ import sys
 PAGE = 4096
 MAX_PAGES = 16
 MAX_REGIONS = 512
-MIN_REGIONS = 8
+MIN_REGIONS = 32
 WASTE_LIMIT = 1 / 64
 
 
@@ -31,17 +31,23 @@ def small_sizes():
 
 
 def run_pages(size):
+    """The fewest pages (at most MAX_PAGES) with tail waste at most
+    WASTE_LIMIT that hold MIN_REGIONS regions; failing that, the most
+    regions within MAX_PAGES at that waste; failing that, the least waste."""
+    fits = []
     best = None
     for pages in range(1, MAX_PAGES + 1):
         nregs = pages * PAGE // size
         if nregs > MAX_REGIONS:
             break
         waste = (pages * PAGE - nregs * size) / (pages * PAGE)
-        if waste <= WASTE_LIMIT and nregs >= MIN_REGIONS:
-            return pages
+        if waste <= WASTE_LIMIT:
+            if nregs >= MIN_REGIONS:
+                return pages
+            fits.append(pages)
         if best is None or waste < best[1]:
             best = (pages, waste)
-    return best[0]
+    return fits[-1] if fits else best[0]
 
 
 def table():

@@ -81,7 +81,7 @@ Test(bins, an_emptied_run_gives_its_pages_back) {
     struct arena *a = my_arena();
     unsigned cls = size_to_class(1024);
     size_t n = size_classes[cls].nregs;
-    void *p[64];
+    static void *p[4 * RUN_MAX_REGIONS];
     lock_acquire(&a->lock);
     size_t before = a->nactive;
     lock_release(&a->lock);
@@ -105,7 +105,7 @@ Test(bins, the_spare_run_serves_the_next_refill_and_a_purge_gives_it_back) {
     struct arena *a = my_arena();
     unsigned cls = size_to_class(2000);
     size_t n = size_classes[cls].nregs;
-    void *p[64];
+    static void *p[4 * RUN_MAX_REGIONS];
     for (size_t i = 0; i < 4 * n; i++)
         p[i] = quarry_malloc(2000);
     for (size_t i = 0; i < 4 * n; i++)
