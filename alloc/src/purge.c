@@ -131,12 +131,11 @@ static size_t allowance(struct arena *a, size_t bound, uint64_t now) {
     bool cyclic = now < a->purge.cyclic_until;
     size_t peak = a->peak_cur > a->peak_prev ? a->peak_cur : a->peak_prev;
     /* Outside a cycle, an arena that has fallen below 1/8 of its recent
-     * peak has freed its heap: it purges down to the bound. Above that,
-     * its pages are young (freed within the last one or two peak windows)
-     * and it keeps them up to its peak footprint, until the age steps take
-     * them: purging while the heap is still emptying would madvise runs
-     * one or two pages long between live ones, which the next allocations
-     * fault straight back in. */
+     * peak has freed its heap: it purges down to the bound. Above that, it
+     * keeps the pages it frees up to its peak footprint, and the age steps
+     * take those older than decay_ms: purging while the heap is still
+     * emptying would madvise runs one or two pages long between live
+     * ones, which the next allocations fault straight back in. */
     if (!cyclic && a->nactive < peak >> YOUNG_HOLD_SHIFT)
         return bound;
     size_t footprint = peak + (peak >> opt_lg_dirty_mult);
