@@ -35,13 +35,20 @@ static _Thread_local uint64_t published_allocated, published_deallocated;
 static _Thread_local bool publishing;
 
 /* Stack capacity of a small class: two runs' worth of regions (a fill then
- * takes one run), at most 200, so that the small classes' stacks hold
- * 2,456 pointers (19 KiB) a thread. Large classes hold TCACHE_LARGE_CAP
- * blocks. */
+ * takes one run), at most 32 KiB of blocks (but at least 16 blocks) and at
+ * most 200, so that the small classes' stacks hold 2,107 pointers (16 KiB)
+ * a thread. The byte bound keeps what an idle thread's cache pins small:
+ * the blocks left in it keep their runs, up to 16 pages each. Large
+ * classes hold TCACHE_LARGE_CAP blocks. */
 static unsigned bin_cap(unsigned bin) {
     if (bin >= NSMALL)
         return TCACHE_LARGE_CAP;
     unsigned cap = 2u * size_classes[bin].nregs;
+    unsigned by_bytes = (32u << 10) / size_classes[bin].size;
+    if (by_bytes < 16)
+        by_bytes = 16;
+    if (cap > by_bytes)
+        cap = by_bytes;
     return cap < 200 ? cap : 200;
 }
 
