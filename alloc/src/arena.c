@@ -91,8 +91,7 @@ static struct tree *avail_tree(struct arena *a, const struct run *r) {
 }
 
 static void avail_insert(struct arena *a, struct run *r) {
-    r->node.key = free_run_key(r);
-    tree_insert(avail_tree(a, r), &r->node);
+    tree_insert(avail_tree(a, r), &r->node, free_run_key(r));
     map_set_ends(r);
     if (r->kind == RUN_FREE_DIRTY) {
         a->ndirty += r->npages;
@@ -186,7 +185,7 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
      * a workload that frees and refills then reuses the pages it just
      * freed, and the clean ones stay unfaulted (and purging has nothing
      * to undo). */
-    uint64_t key = (uint64_t)need << 40;
+    uint64_t key = (uint64_t)need << FREE_RUN_KEY_SHIFT;
     struct tree_node *n = tree_lower_bound(&a->avail_used, key);
     if (n == NULL)
         n = tree_lower_bound(&a->avail_clean, key);

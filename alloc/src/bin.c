@@ -90,8 +90,7 @@ static void pending_drain(struct bin *b) {
     b->pending = NULL;
     while (r != NULL) {
         struct run *next = (struct run *)r->node.right;
-        r->node.key = (uintptr_t)r->base;
-        tree_insert(&b->nonfull, &r->node);
+        tree_insert(&b->nonfull, &r->node, (uintptr_t)r->base);
         r = next;
     }
 }

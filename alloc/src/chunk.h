@@ -230,10 +230,14 @@ static ALWAYS_INLINE struct run *run_region_at(const void *p, uint32_t *index) {
     return r;
 }
 
+#define FREE_RUN_KEY_SHIFT (47 - LG_PAGE)
+_Static_assert(CHUNK_NPAGES < (1 << (TREE_KEY_BITS - FREE_RUN_KEY_SHIFT)), "free_run_key fits the tree's keys");
+
 static ALWAYS_INLINE uint64_t free_run_key(const struct run *r) {
     /* Size first (best fit), then address (lowest first). User addresses
-     * have at most 47 bits, so base >> LG_PAGE fits in 40. */
-    return ((uint64_t)r->npages << 40) | ((uintptr_t)r->base >> LG_PAGE);
+     * have at most 47 bits, so base >> LG_PAGE fits in 35, and with the
+     * 10 bits of npages the key stays within tree.h's 48. */
+    return ((uint64_t)r->npages << FREE_RUN_KEY_SHIFT) | ((uintptr_t)r->base >> LG_PAGE);
 }
 
 /* A chunk for arena a, registered, every page free and either zeroed or

@@ -2,59 +2,77 @@
 
 #include "report.h"
 
-static uint64_t priority(const struct tree_node *n) {
+/* A node's priority: a full 64-bit mix of its address, taken once, when
+ * the node is inserted, and kept in the low bits of its key word. The walks
+ * read it from the word they load for the key anyway. (A one-multiply hash
+ * computed at every level of every walk cost as much as the rest of the
+ * walk, and weaker hashes left some trees 3-6 times deeper: nodes sit in
+ * arrays at a fixed stride, and keys often follow the address.) */
+static uint64_t priority_of(const struct tree_node *n) {
     uint64_t x = (uintptr_t)n;
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdull;
     x ^= x >> 33;
     x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
+    return (x ^ (x >> 33)) & TREE_PRIORITY_MASK;
 }
 
-/* Splits t into keys < key (*lo) and keys >= key (*hi). */
-static void split(struct tree_node *t, uint64_t key, struct tree_node **lo, struct tree_node **hi) {
+static inline uint64_t priority(const struct tree_node *n) { return n->key & TREE_PRIORITY_MASK; }
+
+/* Splits t into words < word (*lo) and words >= word (*hi). */
+static void split(struct tree_node *t, uint64_t word, struct tree_node **lo, struct tree_node **hi) {
     if (t == NULL) {
         *lo = *hi = NULL;
-    } else if (t->key < key) {
-        split(t->right, key, &t->right, hi);
+    } else if (t->key < word) {
+        split(t->right, word, &t->right, hi);
         *lo = t;
     } else {
-        split(t->left, key, lo, &t->left);
+        split(t->left, word, lo, &t->left);
         *hi = t;
     }
 }
 
-/* Every key of a is below every key of b. */
+/* Every key of a is below every key of b. Each step hangs the root of
+ * higher priority and goes on with what lies between them. */
 static struct tree_node *merge(struct tree_node *a, struct tree_node *b) {
     if (a == NULL)
         return b;
     if (b == NULL)
         return a;
-    if (priority(a) > priority(b)) {
-        a->right = merge(a->right, b);
-        return a;
+    struct tree_node *root;
+    struct tree_node **link = &root;
+    for (;;) {
+        if (priority(a) > priority(b)) {
+            *link = a;
+            link = &a->right;
+            a = a->right;
+            if (a == NULL) {
+                *link = b;
+                return root;
+            }
+        } else {
+            *link = b;
+            link = &b->left;
+            b = b->left;
+            if (b == NULL) {
+                *link = a;
+                return root;
+            }
+        }
     }
-    b->left = merge(a, b->left);
-    return b;
 }
 
-static struct tree_node *insert(struct tree_node *t, struct tree_node *n) {
-    if (t == NULL)
-        return n;
-    if (priority(n) > priority(t)) {
-        split(t, n->key, &n->left, &n->right);
-        return n;
-    }
-    if (n->key < t->key)
-        t->left = insert(t->left, n);
-    else
-        t->right = insert(t->right, n);
-    return t;
-}
-
-void tree_insert(struct tree *t, struct tree_node *n) {
-    n->left = n->right = NULL;
-    t->root = insert(t->root, n);
+void tree_insert(struct tree *t, struct tree_node *n, uint64_t key) {
+    qassert(key < (uint64_t)1 << TREE_KEY_BITS);
+    n->key = key << TREE_PRIORITY_BITS | priority_of(n);
+    /* Down the key's path to the first node of lower priority than n; n
+     * takes its place, and the subtree is split around n's key below it. */
+    uint64_t pn = priority(n);
+    struct tree_node **link = &t->root;
+    while (*link != NULL && priority(*link) >= pn)
+        link = n->key < (*link)->key ? &(*link)->left : &(*link)->right;
+    split(*link, n->key, &n->left, &n->right);
+    *link = n;
 }
 
 void tree_remove(struct tree *t, struct tree_node *n) {
@@ -77,9 +95,11 @@ struct tree_node *tree_first(const struct tree *t) {
 }
 
 struct tree_node *tree_lower_bound(const struct tree *t, uint64_t key) {
+    /* key with priority 0 sorts before every node of that key. */
+    uint64_t word = key << TREE_PRIORITY_BITS;
     struct tree_node *best = NULL;
     for (struct tree_node *n = t->root; n != NULL;) {
-        if (n->key >= key) {
+        if (n->key >= word) {
             best = n;
             n = n->left;
         } else {
