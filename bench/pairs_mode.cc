@@ -30,6 +30,7 @@ enum Loop {
   kReallocWithin,  // realloc between 100 and 110 bytes (one class)
   kReallocAcross,  // realloc between 100 and 200 bytes (two classes)
   kCalloc,         // calloc(1, 64) + free
+  kLargeRing,      // a ring of 1000 live blocks of 4..64 KiB: free one, malloc another
 };
 
 struct Named {
@@ -44,6 +45,7 @@ constexpr Named kLoops[] = {
     {"realloc-within", kReallocWithin},
     {"realloc-across", kReallocAcross},
     {"calloc-64", kCalloc},
+    {"large-ring", kLargeRing},
 };
 
 constexpr unsigned kRingSlots = 1000;
@@ -52,6 +54,12 @@ void* g_ring[kRingSlots];
 // The ring's sizes: a fixed multiplicative sequence over 8..512 bytes, so
 // that every allocator sees the same requests.
 inline size_t ring_size(unsigned long i) { return 8 + (i * 2654435761ul >> 7) % 505; }
+
+// The large ring's: the same sequence over 4..64 KiB, page-run sizes,
+// half of them above the 32 KiB that thread caches commonly keep, so
+// that the loop goes through the allocator's page-run paths.
+void* g_large_ring[kRingSlots];
+inline size_t large_ring_size(unsigned long i) { return 4096 + (i * 2654435761ul >> 7) % 61441; }
 
 }  // namespace
 
@@ -115,6 +123,14 @@ extern "C" __attribute__((noinline)) void quarry_bench_pairs(unsigned long kind,
         std::free(p);
       }
       break;
+    case kLargeRing:
+      for (unsigned long i = 0; i < count; ++i) {
+        unsigned slot = i % kRingSlots;
+        std::free(g_large_ring[slot]);
+        g_large_ring[slot] = std::malloc(large_ring_size(i + kRingSlots));
+        qb::use_block(g_large_ring[slot]);
+      }
+      break;
   }
 }
 
@@ -138,6 +154,8 @@ int run_pairs_mode(int argc, char** argv) {
     for (unsigned i = 0; i < kRingSlots; ++i) g_ring[i] = std::malloc(ring_size(i));
     std::free(g_ring[0]);
     g_ring[0] = std::malloc(100);
+    if (n.loop == kLargeRing)
+      for (unsigned i = 0; i < kRingSlots; ++i) g_large_ring[i] = std::malloc(large_ring_size(i));
     quarry_bench_pairs(n.loop, 0, count);
     return 0;
   }

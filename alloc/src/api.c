@@ -53,7 +53,8 @@ static NOINLINE void *malloc_pages(size_t size, size_t align, bool zero) {
         if (p == NULL)
             return fail_enomem();
     }
-    tcache_count_direct(quarry_malloc_usable_size(p), 0);
+    /* Large runs and huge blocks both hold the request rounded to pages. */
+    tcache_count_direct(page_ceil(size), 0);
     if (!zero)
         junk_on_alloc(p, page_ceil(size));
     return p;
@@ -210,6 +211,17 @@ static ALWAYS_INLINE size_t block_usable(const struct block *b) {
     }
 }
 
+/* A large block past tcache_max straight back to its arena. It finds the
+ * run again rather than taking it from the caller: passing it kept a
+ * register live on the caller's cached path (one more instruction per
+ * cached large pair, callgrind). */
+static NOINLINE void free_large_uncached(void *ptr) {
+    size_t size = (size_t)large_run_at(ptr)->npages << LG_PAGE;
+    tcache_count_direct(0, size);
+    junk_on_free(ptr, size);
+    large_free(ptr, "free");
+}
+
 static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
     switch (b->kind) {
     case BLOCK_SMALL:
@@ -219,9 +231,7 @@ static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
         if (tcache_caches_pages(b->run->npages)) {
             tcache_free(tcache_large_bin(b->run->npages), ptr);
         } else {
-            tcache_count_direct(0, (size_t)b->run->npages << LG_PAGE);
-            junk_on_free(ptr, (size_t)b->run->npages << LG_PAGE);
-            large_free(ptr, "free");
+            free_large_uncached(ptr);
         }
         break;
     default:
@@ -255,17 +265,22 @@ static NOINLINE void free_slow(void *ptr) {
     block_free(ptr, &b);
 }
 
-/* In an arena chunk, not a small region: a large block (cached up to
- * tcache_max, as block_free() does) without the registry lookup, since
- * the chunk-kind byte already said whose chunk it is; anything else
- * through block_find(). */
+/* In an arena chunk, not a small region: a large block (as block_free()
+ * does) without the registry lookup, since the chunk-kind byte already
+ * said whose chunk it is; anything else through block_find(), which
+ * reports it. */
 static NOINLINE void free_in_arena_chunk(void *ptr) {
     struct run *r = large_run_at(ptr);
-    if (r != NULL && tcache_caches_pages(r->npages)) {
-        tcache_free(tcache_large_bin(r->npages), ptr);
+    if (unlikely(r == NULL)) {
+        free_slow(ptr);
         return;
     }
-    free_slow(ptr);
+    size_t npages = r->npages;
+    if (likely(tcache_caches_pages(npages))) {
+        tcache_free(tcache_large_bin(npages), ptr);
+        return;
+    }
+    free_large_uncached(ptr);
 }
 
 void quarry_free(void *ptr) {
