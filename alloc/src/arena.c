@@ -25,10 +25,7 @@ struct arena *arena_new(unsigned index) {
 }
 
 bool arena_desc_reserve(struct arena *a, unsigned n) {
-    unsigned have = 0;
-    for (struct run *r = a->pool; r != NULL && have < n; r = r->link)
-        have++;
-    if (have >= n)
+    if (a->npool >= n)
         return true;
     struct run *batch = base_alloc(DESC_BATCH * sizeof(struct run));
     if (batch == NULL)
@@ -38,6 +35,7 @@ bool arena_desc_reserve(struct arena *a, unsigned n) {
         batch[i].link = a->pool;
         a->pool = &batch[i];
     }
+    a->npool += DESC_BATCH;
     return true;
 }
 
@@ -45,6 +43,7 @@ static struct run *desc_get(struct arena *a) {
     struct run *r = a->pool;
     qassert(r != NULL);
     a->pool = r->link;
+    a->npool--;
     return r;
 }
 
@@ -53,6 +52,7 @@ static void desc_put(struct arena *a, struct run *r) {
     r->regions_bytes = 0;
     r->link = a->pool;
     a->pool = r;
+    a->npool++;
 }
 
 static void map_set_ends(struct run *r) {
@@ -349,7 +349,11 @@ bool arena_run_grow(struct arena *a, struct run *r, size_t npages) {
 void arena_check(struct arena *a) {
     if (!config_debug)
         return;
-    size_t active = 0, dirty = 0, lazy = 0, lru = 0;
+    size_t active = 0, dirty = 0, lazy = 0, lru = 0, pooled = 0;
+    for (struct run *r = a->pool; r != NULL; r = r->link)
+        pooled++;
+    if (pooled != a->npool)
+        report_fatal("arena check: the descriptor pool's count is wrong");
     for (struct run *r = a->dirty_oldest; r != NULL; r = r->lru_next) {
         if (r->kind != RUN_FREE_DIRTY)
             report_fatal("arena check: a run on the age list is not dirty");

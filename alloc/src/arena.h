@@ -70,6 +70,7 @@ struct arena {
      * and take it again on every cycle. */
     struct chunk *spare;
     struct run *pool;  /* unused descriptors, linked through link */
+    size_t npool;      /* how many */
     size_t nactive;    /* pages in allocated runs */
     size_t ndirty;     /* pages in RUN_FREE_DIRTY runs */
     size_t nlazy;      /* pages in RUN_FREE_LAZY runs: purged with MADV_FREE, resident until the kernel takes them */
