@@ -1,7 +1,7 @@
 /*
- * Locks. A futex-backed pthread mutex: uncontended it costs one atomic on
- * each side; contended it spins briefly (glibc's adaptive kind), then
- * sleeps.
+ * Locks. A word and a futex: uncontended, taking one is one compare-and-
+ * swap and giving it back one exchange, inlined where they are used;
+ * contended, the taker spins briefly, then sleeps (lock.c).
  * Lock order (fork takes them all in this order; no path takes one that
  * precedes a lock it already holds):
  *   init_lock < for each arena: its bin locks, then its arena lock
@@ -18,43 +18,51 @@
 #ifndef QUARRY_LOCK_H
 #define QUARRY_LOCK_H
 
-#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 
+/* 0: free; 1: held; 2: held, and a thread may be asleep on it. */
 typedef struct {
-    pthread_mutex_t mutex;
+    uint32_t state;
 } lock_t;
 
-/* glibc's adaptive mutex: a contended lock spins briefly before it
- * sleeps. A flush or a fill holds a bin lock for microseconds; sleeping
- * at once made the thread on the other side pay a context switch and a
- * wake-up each time. */
-#define LOCK_INITIALIZER {PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP}
+#define LOCK_INITIALIZER {0}
 
 /* Per thread: quarry locks held or being taken, plus open busy sections.
  * Non-zero when a signal handler that calls fork() interrupted this
  * thread inside quarry: the fork handler (fork.c) must then not wait for
  * a lock, since the thread it would wait for is itself. Raised before
- * the mutex is taken and lowered after it is released, so that no
+ * the lock is taken and lowered after it is released, so that no
  * instant of ownership is missed; a signal fence is enough because only
  * a handler on the same thread reads it. */
 extern _Thread_local unsigned lock_busy __attribute__((tls_model("initial-exec")));
 
-static inline void lock_init(lock_t *l) {
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(&l->mutex, &attr);
-    pthread_mutexattr_destroy(&attr);
+/* The contended halves (lock.c): spin, then sleep until the lock is had;
+ * wake one sleeper. */
+void lock_wait(lock_t *l);
+void lock_wake(lock_t *l);
+
+static inline void lock_init(lock_t *l) { __atomic_store_n(&l->state, 0, __ATOMIC_RELAXED); }
+
+static inline void lock_take(lock_t *l) {
+    uint32_t free_state = 0;
+    if (!__atomic_compare_exchange_n(&l->state, &free_state, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        lock_wait(l);
+}
+
+static inline void lock_give(lock_t *l) {
+    if (__atomic_exchange_n(&l->state, 0, __ATOMIC_RELEASE) == 2)
+        lock_wake(l);
 }
 
 static inline void lock_acquire(lock_t *l) {
     lock_busy++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    pthread_mutex_lock(&l->mutex);
+    lock_take(l);
 }
 
 static inline void lock_release(lock_t *l) {
-    pthread_mutex_unlock(&l->mutex);
+    lock_give(l);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     lock_busy--;
 }
@@ -62,8 +70,8 @@ static inline void lock_release(lock_t *l) {
 /* For a lock outside the fork order, which fork never takes (heapmap.c's
  * draw_lock, trace.c's start_lock): not counted in lock_busy, since a fork
  * on a thread that holds one can still take every ordered lock. */
-static inline void lock_acquire_unordered(lock_t *l) { pthread_mutex_lock(&l->mutex); }
-static inline void lock_release_unordered(lock_t *l) { pthread_mutex_unlock(&l->mutex); }
+static inline void lock_acquire_unordered(lock_t *l) { lock_take(l); }
+static inline void lock_release_unordered(lock_t *l) { lock_give(l); }
 
 /* Brackets a stretch in which shared state is mid-update with its lock
  * dropped (purge's madvise window: other threads wait for it to end), so

@@ -2,6 +2,7 @@
  * class boundary, and the answers to bad input. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
