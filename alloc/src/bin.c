@@ -229,12 +229,15 @@ static struct run *region_of(const void *p, unsigned cls, uint32_t *idx) {
 }
 
 void bin_free_batch(unsigned cls, void **items, unsigned n) {
-    /* Before any lock: start loading every block's run descriptor, so that
-     * the locked pass below does not wait for them one at a time (a flush
-     * of blocks freed in random order touches a cold descriptor each). */
+    /* Before any lock: start loading every block's run descriptor, both
+     * its lines (the bitmap is the second), so that the locked pass below
+     * does not wait for them one at a time (a flush of blocks freed in
+     * random order touches a cold descriptor each). */
     for (unsigned i = 0; i < n; i++) {
         struct chunk *c = chunk_of(items[i]);
-        __builtin_prefetch(c->map[chunk_page(c, items[i])]);
+        struct run *r = c->map[chunk_page(c, items[i])];
+        __builtin_prefetch(r);
+        __builtin_prefetch(r->bitmap);
     }
     while (n > 0) {
         struct arena *a = chunk_arena(chunk_of(items[0]), "free");
