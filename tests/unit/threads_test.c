@@ -2,6 +2,7 @@
  * forked from a busy multi-threaded parent. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -9,6 +10,7 @@
 
 #include "bin.h"
 #include "init.h"
+#include "lock.h"
 #include "quarry.h"
 #include "tcache.h"
 #include "valgrind_shim.h"
@@ -215,4 +217,46 @@ Test(fork, child_of_a_busy_multithreaded_parent_can_allocate_and_free) {
         pthread_join(t[i], NULL);
     for (int i = 0; i < 100; i++)
         quarry_free(before[i]);
+}
+
+/* lock.h's locks, contended: one holder at a time, and a holder that
+ * sleeps inside makes the others sleep too (the lock is marked 2), and
+ * they are woken. The counter is bumped by a read, a yield and a write,
+ * so that two holders at once would lose updates. */
+static lock_t contended = LOCK_INITIALIZER;
+static unsigned long contended_count;
+static atomic_int holders;
+static atomic_int seen_sleepers;
+
+enum { LOCK_THREADS = 8, LOCK_ROUNDS = 4000 };
+
+static void *bump_under_lock(void *arg) {
+    (void)arg;
+    for (int i = 0; i < LOCK_ROUNDS; i++) {
+        lock_acquire(&contended);
+        cr_assert_eq(atomic_fetch_add(&holders, 1), 0, "two holders at once");
+        unsigned long v = contended_count;
+        if (i % 64 == 0)
+            sched_yield();
+        if (i % 500 == 0) {
+            usleep(2000);
+            if (__atomic_load_n(&contended.state, __ATOMIC_RELAXED) == 2)
+                atomic_store(&seen_sleepers, 1);
+        }
+        contended_count = v + 1;
+        atomic_fetch_sub(&holders, 1);
+        lock_release(&contended);
+    }
+    return NULL;
+}
+
+Test(locks, a_contended_lock_admits_one_holder_and_wakes_its_sleepers) {
+    pthread_t t[LOCK_THREADS];
+    for (int i = 0; i < LOCK_THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, bump_under_lock, NULL), 0);
+    for (int i = 0; i < LOCK_THREADS; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(contended_count, (unsigned long)LOCK_THREADS * LOCK_ROUNDS);
+    cr_assert_eq(contended.state, 0, "the lock is free at the end");
+    cr_assert(atomic_load(&seen_sleepers), "no holder saw a sleeper: the futex path went untested");
 }
