@@ -6,6 +6,7 @@
  */
 #include "lock.h"
 
+#include <errno.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,8 +35,16 @@ void lock_wait(lock_t *l) {
     /* Marked 2 from here on, so that the holder's release wakes a
      * sleeper; a thread that gets the lock this way keeps it marked,
      * which costs at most one needless wake-up. */
+    int saved = errno; /* a wait that finds the word changed sets EAGAIN */
     while (__atomic_exchange_n(&l->state, 2, __ATOMIC_ACQUIRE) != 0)
         syscall(SYS_futex, &l->state, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    errno = saved;
 }
 
-void lock_wake(lock_t *l) { syscall(SYS_futex, &l->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+/* errno kept: free() must leave it as it was, and the calls that succeed
+ * should too. */
+void lock_wake(lock_t *l) {
+    int saved = errno;
+    syscall(SYS_futex, &l->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    errno = saved;
+}

@@ -1,6 +1,7 @@
 /* Threads and fork: arena binding, frees from other threads, and a child
  * forked from a busy multi-threaded parent. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -221,7 +222,7 @@ Test(fork, child_of_a_busy_multithreaded_parent_can_allocate_and_free) {
 
 /* lock.h's locks, contended: one holder at a time, and a holder that
  * sleeps inside makes the others sleep too (the lock is marked 2), and
- * they are woken. The counter is bumped by a read, a yield and a write,
+ * they are woken, with errno as it was. The counter is bumped by a read, a yield and a write,
  * so that two holders at once would lose updates. */
 static lock_t contended = LOCK_INITIALIZER;
 static unsigned long contended_count;
@@ -233,6 +234,7 @@ enum { LOCK_THREADS = 8, LOCK_ROUNDS = 4000 };
 static void *bump_under_lock(void *arg) {
     (void)arg;
     for (int i = 0; i < LOCK_ROUNDS; i++) {
+        errno = 4242; /* free() takes locks and must leave errno alone */
         lock_acquire(&contended);
         cr_assert_eq(atomic_fetch_add(&holders, 1), 0, "two holders at once");
         unsigned long v = contended_count;
@@ -246,6 +248,7 @@ static void *bump_under_lock(void *arg) {
         contended_count = v + 1;
         atomic_fetch_sub(&holders, 1);
         lock_release(&contended);
+        cr_assert_eq(errno, 4242, "a contended lock changed errno");
     }
     return NULL;
 }
