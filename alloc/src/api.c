@@ -216,7 +216,10 @@ static ALWAYS_INLINE size_t block_usable(const struct block *b) {
  * register live on the caller's cached path (one more instruction per
  * cached large pair, callgrind). */
 static NOINLINE void free_large_uncached(void *ptr) {
-    size_t size = (size_t)large_run_at(ptr)->npages << LG_PAGE;
+    struct run *r = large_run_at(ptr);
+    if (unlikely(r == NULL)) /* freed by another thread meanwhile: a double free */
+        report_invalid_pointer("free", ptr);
+    size_t size = (size_t)r->npages << LG_PAGE;
     tcache_count_direct(0, size);
     junk_on_free(ptr, size);
     large_free(ptr, "free");

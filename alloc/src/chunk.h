@@ -14,9 +14,12 @@
 #ifndef QUARRY_CHUNK_H
 #define QUARRY_CHUNK_H
 
+#include <stddef.h>
+
 #include "bitmap.h"
 #include "common.h"
 #include "lock.h"
+#include "rtree.h"
 #include "tree.h"
 
 struct arena;
@@ -117,6 +120,10 @@ struct chunk {
 };
 
 _Static_assert(sizeof(struct chunk) <= CHUNK_HEADER_PAGES * PAGE, "chunk header too large");
+/* bin.c's flush prefetches a descriptor's two cache lines, the first and
+ * the bitmap's (descriptors come in cache-aligned batches). */
+_Static_assert(sizeof(struct run) == 2 * CACHELINE && offsetof(struct run, bitmap) == CACHELINE,
+               "struct run is two cache lines, the bitmap the second");
 _Static_assert(RUN_PAGES_MAX <= UINT16_MAX && SMALL_MAX <= UINT16_MAX, "run fields are 16 bits");
 
 /* Per process, from getrandom at the first chunk. */
@@ -230,7 +237,7 @@ static ALWAYS_INLINE struct run *run_region_at(const void *p, uint32_t *index) {
     return r;
 }
 
-#define FREE_RUN_KEY_SHIFT (47 - LG_PAGE)
+#define FREE_RUN_KEY_SHIFT (RTREE_ADDR_BITS - LG_PAGE)
 _Static_assert(CHUNK_NPAGES < (1 << (TREE_KEY_BITS - FREE_RUN_KEY_SHIFT)), "free_run_key fits the tree's keys");
 
 static ALWAYS_INLINE uint64_t free_run_key(const struct run *r) {

@@ -63,7 +63,8 @@ static struct tree_node *merge(struct tree_node *a, struct tree_node *b) {
 }
 
 void tree_insert(struct tree *t, struct tree_node *n, uint64_t key) {
-    qassert(key < (uint64_t)1 << TREE_KEY_BITS);
+    if (unlikely(key >> TREE_KEY_BITS != 0))
+        report_fatal("tree_insert: key wider than TREE_KEY_BITS");
     n->key = key << TREE_PRIORITY_BITS | priority_of(n);
     /* Down the key's path to the first node of lower priority than n; n
      * takes its place, and the subtree is split around n's key below it. */
@@ -96,6 +97,7 @@ struct tree_node *tree_first(const struct tree *t) {
 
 struct tree_node *tree_lower_bound(const struct tree *t, uint64_t key) {
     /* key with priority 0 sorts before every node of that key. */
+    qassert(key >> TREE_KEY_BITS == 0);
     uint64_t word = key << TREE_PRIORITY_BITS;
     struct tree_node *best = NULL;
     for (struct tree_node *n = t->root; n != NULL;) {
