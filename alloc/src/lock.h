@@ -67,6 +67,18 @@ static inline void lock_release(lock_t *l) {
     lock_busy--;
 }
 
+/* lock_acquire() if the lock is free now; false, and nothing held, if not. */
+static inline bool lock_try_acquire(lock_t *l) {
+    lock_busy++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    uint32_t free_state = 0;
+    if (__atomic_compare_exchange_n(&l->state, &free_state, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return true;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    lock_busy--;
+    return false;
+}
+
 /* For a lock outside the fork order, which fork never takes (heapmap.c's
  * draw_lock, trace.c's start_lock): not counted in lock_busy, since a fork
  * on a thread that holds one can still take every ordered lock. */

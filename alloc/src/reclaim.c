@@ -50,6 +50,18 @@ size_t reclaim_decay(unsigned which) {
     return bytes;
 }
 
+void reclaim_age_step(void) {
+    static unsigned next_arena;
+    if (opt_decay_ms < 0 || __atomic_load_n(&purge_by_background, __ATOMIC_RELAXED))
+        return;
+    unsigned i = __atomic_fetch_add(&next_arena, 1, __ATOMIC_RELAXED) % narenas;
+    struct arena *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
+    if (a == NULL || !lock_try_acquire(&a->lock))
+        return;
+    purge_tick(a);
+    lock_release(&a->lock);
+}
+
 bool reclaim_for_retry(void) {
     size_t bytes = reclaim_purge(ARENAS_ALL);
     return chunk_release_retained() + bytes != 0;

@@ -380,8 +380,12 @@ void tcache_gc_step(struct tcache *tc) {
     tc->gc_countdown = TCACHE_GC_INTERVAL;
     unsigned bin = tc->gc_next;
     tc->gc_next = bin + 1 == tc->nbins ? 0 : bin + 1;
-    if (tc->gc_next == 0)
-        reclaim_background_poll(); /* once per sweep: restarts it after fork */
+    if (tc->gc_next == 0) {
+        /* Once per sweep: restarts the background thread after fork, and
+         * takes another arena's age step in turn. */
+        reclaim_background_poll();
+        reclaim_age_step();
+    }
     struct tcache_bin *b = &tc->stacks[bin];
     unsigned unused = (unsigned)(b->low_water - b->base);
     if (!tc->stats[bin].missed && unused > 0) {

@@ -482,6 +482,45 @@ Test(purge, dirty_pages_older_than_decay_ms_go_back_at_the_next_slow_path, .init
     cr_assert_leq(dirty, BIG / PAGE, "%zu dirty pages left after the age steps", dirty);
 }
 
+static void *fill_free_and_exit(void *arg) {
+    enum { N = 12 }; /* 192 pages: under the bound's floor, so they stay */
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = quarry_malloc(BIG);
+    for (int i = 0; i < N; i++)
+        quarry_free(p[i]);
+    *(struct arena **)arg = thread_arena;
+    return NULL;
+}
+
+/* The arena of a thread that has exited gets no more slow paths of its
+ * own: other threads' cache sweeps take its age steps. */
+Test(purge, pages_age_out_of_an_arena_whose_thread_has_exited, .init = quick_decay) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("valgrind turns the thread caches off, and with them the sweeps");
+    quarry_free(quarry_malloc(64)); /* bind this thread first */
+    struct arena *gone = NULL;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fill_free_and_exit, &gone), 0);
+    pthread_join(t, NULL);
+    cr_assert_neq(gone, thread_arena, "the other thread had an arena of its own");
+    lock_acquire(&gone->lock);
+    size_t dirty = gone->ndirty;
+    lock_release(&gone->lock);
+    cr_assert_geq(dirty, (size_t)12 * BIG / PAGE, "the freed pages are dirty at first");
+    usleep(250 * 1000);
+    /* This thread only hits its cache from now on. */
+    for (int round = 0; round < 20 && dirty != 0; round++) {
+        for (int i = 0; i < 20000; i++)
+            quarry_free(quarry_malloc(64));
+        usleep(20 * 1000);
+        lock_acquire(&gone->lock);
+        dirty = gone->ndirty;
+        lock_release(&gone->lock);
+    }
+    cr_assert_eq(dirty, 0, "%zu dirty pages left in the exited thread's arena", dirty);
+}
+
 static void background_decay(void) {
     opt_decay_ms = 100;
     opt_background_thread = true;
