@@ -320,6 +320,8 @@ static void maybe_release_idle(uint64_t now) {
     huge_release_idle();
 }
 
+void huge_age_step(void) { maybe_release_idle(os_now_ms()); }
+
 void *huge_malloc(size_t size, size_t align, bool zero) {
     size = page_ceil(size);
     if (align <= CHUNK) {

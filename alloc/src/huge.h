@@ -69,6 +69,9 @@ size_t huge_purge(void);
 /* Unmaps slots and cached mappings idle for longer than decay_ms;
  * returns the bytes. */
 size_t huge_release_idle(void);
+/* huge_release_idle() if decay_ms / 8 has passed since the last such step
+ * (huge operations take it, and thread caches' sweeps through reclaim.h). */
+void huge_age_step(void);
 /* The calling thread is exiting (huge.c's own thread-specific key calls
  * it): its slot's mapping is unmapped, and it keeps no slot from now on. */
 void huge_thread_exit(void);

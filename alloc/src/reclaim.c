@@ -54,6 +54,7 @@ void reclaim_age_step(void) {
     static unsigned next_arena;
     if (opt_decay_ms < 0 || __atomic_load_n(&purge_by_background, __ATOMIC_RELAXED))
         return;
+    huge_age_step();
     unsigned i = __atomic_fetch_add(&next_arena, 1, __ATOMIC_RELAXED) % narenas;
     struct arena *a = __atomic_load_n(&arenas[i], __ATOMIC_ACQUIRE);
     if (a == NULL || !lock_try_acquire(&a->lock))

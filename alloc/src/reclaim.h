@@ -22,10 +22,11 @@ size_t reclaim_purge(unsigned which);
 /* Purges only the pages whose decay time has passed, in arena `which` (or
  * all, then idle huge mappings too). Returns the bytes given back. */
 size_t reclaim_decay(unsigned which);
-/* One arena's age step, the arenas taken in turn, skipped when that
- * arena's lock is busy. Thread caches call it once per GC sweep, so that
- * pages age out of arenas whose threads only hit their caches or have
- * exited, not only of those whose slow paths run. Call with no lock held. */
+/* The huge mappings' age step if one is due, and one arena's, the arenas
+ * taken in turn, skipped when that arena's lock is busy. Thread caches
+ * call it once per GC sweep, so that pages and idle huge mappings age out
+ * while threads only hit their caches, and out of arenas whose threads
+ * have exited, not only where slow paths run. Call with no lock held. */
 void reclaim_age_step(void);
 /* After a mapping failed: everything reclaim_purge(ARENAS_ALL) does, plus
  * retained chunks' address space. true when anything was given back, so

@@ -521,6 +521,37 @@ Test(purge, pages_age_out_of_an_arena_whose_thread_has_exited, .init = quick_dec
     cr_assert_eq(dirty, 0, "%zu dirty pages left in the exited thread's arena", dirty);
 }
 
+static void *free_huge_and_wait(void *arg) {
+    quarry_free(quarry_malloc((size_t)arg));
+    pthread_barrier_wait(&slot_barrier); /* freed: the main thread works */
+    pthread_barrier_wait(&slot_barrier); /* checked: exit */
+    return NULL;
+}
+
+/* A thread that freed a huge block and went idle keeps it in its slot;
+ * with no huge operation anywhere, other threads' cache sweeps age it. */
+Test(huge_cache, an_idle_threads_slot_ages_out_while_others_only_hit_their_caches, .init = quick_decay) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("valgrind turns the thread caches off, and with them the sweeps");
+    size_t size = 8 << 20;
+    pthread_t t;
+    pthread_barrier_init(&slot_barrier, NULL, 2);
+    cr_assert_eq(pthread_create(&t, NULL, free_huge_and_wait, (void *)size), 0);
+    pthread_barrier_wait(&slot_barrier);
+    cr_assert_geq(huge_get_stats().cached, size, "the idle thread's slot holds its mapping");
+    usleep(250 * 1000);
+    size_t cached = huge_get_stats().cached;
+    for (int round = 0; round < 20 && cached != 0; round++) {
+        for (int i = 0; i < 20000; i++)
+            quarry_free(quarry_malloc(64));
+        usleep(20 * 1000);
+        cached = huge_get_stats().cached;
+    }
+    cr_assert_eq(cached, 0, "%zu bytes still cached", cached);
+    pthread_barrier_wait(&slot_barrier);
+    pthread_join(t, NULL);
+}
+
 static void background_decay(void) {
     opt_decay_ms = 100;
     opt_background_thread = true;
