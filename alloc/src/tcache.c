@@ -382,7 +382,7 @@ void tcache_gc_step(struct tcache *tc) {
     tc->gc_next = bin + 1 == tc->nbins ? 0 : bin + 1;
     if (tc->gc_next == 0) {
         /* Once per sweep: restarts the background thread after fork, and
-         * takes another arena's age step in turn. */
+         * takes an age step (one arena in turn, and the huge mappings). */
         reclaim_background_poll();
         reclaim_age_step();
     }
