@@ -44,9 +44,14 @@ void lock_wake(lock_t *l);
 
 static inline void lock_init(lock_t *l) { __atomic_store_n(&l->state, 0, __ATOMIC_RELAXED); }
 
-static inline void lock_take(lock_t *l) {
+/* Takes the lock if it is free: one compare-and-swap. */
+static inline bool lock_try_take(lock_t *l) {
     uint32_t free_state = 0;
-    if (!__atomic_compare_exchange_n(&l->state, &free_state, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return __atomic_compare_exchange_n(&l->state, &free_state, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static inline void lock_take(lock_t *l) {
+    if (!lock_try_take(l))
         lock_wait(l);
 }
 
@@ -71,8 +76,7 @@ static inline void lock_release(lock_t *l) {
 static inline bool lock_try_acquire(lock_t *l) {
     lock_busy++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    uint32_t free_state = 0;
-    if (__atomic_compare_exchange_n(&l->state, &free_state, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    if (lock_try_take(l))
         return true;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     lock_busy--;

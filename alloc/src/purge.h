@@ -23,8 +23,9 @@
  *     as long as the cycles go on.
  *   - age: dirty pages older than decay_ms go back in any case, a bounded
  *     number per step, checked at most every decay_ms / 8 from the slow
- *     paths or by the background thread; so an idle heap's RSS follows its
- *     live data within about twice decay_ms.
+ *     paths, the thread caches' GC sweeps or the background thread; so
+ *     an idle heap's RSS follows its live data within about twice
+ *     decay_ms while any thread makes allocator calls.
  * lg_dirty_mult -1 turns all purging off; decay_ms -1 turns off the last
  * three (the bound alone, as before decay).
  */
