@@ -328,8 +328,8 @@ void quarry_free_sized(void *ptr, size_t size) {
 
 /* The live small region ptr starts, or NULL for anything else (NULL,
  * large, huge, invalid, freed): the lookup free() does, plus the two
- * liveness tests (the region's bit, then the key only cached blocks
- * carry), written once for malloc_usable_size and realloc. */
+ * liveness tests (the region's bit, then the key only freed blocks
+ * carry), for realloc, which must not hand a free region back as live. */
 static ALWAYS_INLINE struct run *live_small_region(const void *ptr) {
     if (unlikely(!is_arena_chunk((uintptr_t)ptr)))
         return NULL;
@@ -348,10 +348,17 @@ static NOINLINE size_t usable_size_slow(const void *ptr) {
     return block_usable(&b);
 }
 
+/* A small region that does not carry the free key is live, or was never
+ * handed out, or was written after it was freed (tcache.h): the one test
+ * that no live block fails, so the region's bit (the descriptor's second
+ * cache line) is read only for a block that carries the key, where
+ * usable_size_slow() reports it. */
 size_t quarry_malloc_usable_size(const void *ptr) {
-    struct run *r = live_small_region(ptr);
-    if (likely(r != NULL))
-        return r->reg_size;
+    if (likely(is_arena_chunk((uintptr_t)ptr))) {
+        struct run *r = run_of_region(ptr);
+        if (likely(r != NULL && !tcache_may_be_free(ptr)))
+            return r->reg_size;
+    }
     return usable_size_slow(ptr);
 }
 

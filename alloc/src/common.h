@@ -43,6 +43,10 @@ static const bool config_valgrind = QUARRY_CONFIG_VALGRIND;
 #define NOINLINE __attribute__((noinline))
 #define COLD __attribute__((cold, noinline))
 #define NORETURN __attribute__((noreturn))
+/* On the extern declaration of a variable a fast path reads: the compiler
+ * then addresses it directly instead of through the GOT (-fvisibility
+ * covers only definitions). */
+#define HIDDEN __attribute__((visibility("hidden")))
 /* For an alias: gcc's copy() gives it its target's attributes (nothrow,
  * malloc, alloc_size); clang has no such attribute and would warn. */
 #if defined(__clang__)

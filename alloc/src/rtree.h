@@ -26,7 +26,7 @@ extern lock_t rtree_lock;
  * chunk?" in a few instructions, and goes to the radix tree only for the
  * huge record. rtree_set() writes both. */
 enum chunk_kind { CHUNK_NONE = 0, CHUNK_ARENA = 1, CHUNK_HUGE = 2 };
-extern uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
+extern HIDDEN uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
 
 static ALWAYS_INLINE bool is_arena_chunk(uintptr_t addr) {
     uintptr_t index = addr >> LG_CHUNK;

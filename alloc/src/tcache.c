@@ -23,6 +23,7 @@ struct tcache tcache_bypass;
  * before any cache existed (a direct allocation) may hold a 0 in its first
  * word, and must not be taken for a cached one. */
 struct tcache_key tcache_free_key = {0x9e3779b97f4a7c15ull, ~(uintptr_t)0};
+uintptr_t tcache_key_suspect = ~(uintptr_t)0;
 size_t tcache_max_size;
 /* Caches of exited threads, for the next new thread. All have one size:
  * opt_tcache_max is fixed at start-up. */
@@ -75,9 +76,13 @@ static void tcache_boot(void) {
     uintptr_t key;
     if (getrandom(&key, sizeof(key), GRND_NONBLOCK) != (ssize_t)sizeof(key))
         key = ((uintptr_t)&key * 0x9e3779b97f4a7c15ull) ^ 0x5851f42d4c957f2dull;
-    __atomic_store_n(&tcache_free_key.key, key | 1, __ATOMIC_RELAXED); /* odd: never a block pointer */
+    key |= 1; /* odd: never a block pointer */
+    __atomic_store_n(&tcache_free_key.key, key, __ATOMIC_RELAXED);
     /* Under memcheck no block is ever keyed (the caches are off). */
-    __atomic_store_n(&tcache_free_key.unkeyed, vg_active ? ~(uintptr_t)0 : 0, __ATOMIC_RELAXED);
+    if (!vg_active) {
+        __atomic_store_n(&tcache_key_suspect, key, __ATOMIC_RELAXED);
+        __atomic_store_n(&tcache_free_key.unkeyed, 0, __ATOMIC_RELAXED);
+    }
     /* The key before the limit: a thread that sees cached large classes
      * (tcache_max) may test a large block for the key. */
     __atomic_store_n(&tcache_max_size, opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max, __ATOMIC_RELEASE);
@@ -337,6 +342,11 @@ void *tcache_alloc_unkeyed(const void *ptr) {
     report_corruption("malloc", "freed block written after free (or freed twice with a write between)", ptr);
 }
 
+void tcache_key_uncached(void *ptr) {
+    if (!vg_active) /* (memcheck: no block is keyed, and the block is about to be no-access) */
+        *(uintptr_t *)ptr = __atomic_load_n(&tcache_free_key.key, __ATOMIC_RELAXED);
+}
+
 void tcache_free_slow(size_t bin, void *ptr) {
     struct tcache *tc = thread_tcache;
     if (tc == &tcache_initial) {
@@ -352,6 +362,7 @@ void tcache_free_slow(size_t bin, void *ptr) {
         tcache_direct_deallocated += bin_size(bin);
         junk_on_free(ptr, bin_size(bin));
         if (bin < NSMALL) {
+            tcache_key_uncached(ptr);
             vg_free(ptr);
             bin_free_batch(bin, &ptr, 1);
         } else {

@@ -101,7 +101,12 @@ struct tcache_key {
     uintptr_t key;
     uintptr_t unkeyed;
 };
-extern struct tcache_key tcache_free_key;
+extern HIDDEN struct tcache_key tcache_free_key;
+/* What tcache_may_be_free() compares a block's first word (ORed with
+ * unkeyed) against: the key, or all ones while no block can carry it, so
+ * that every block then looks as if it might be free. A variable of its
+ * own: the test then reads both words straight from memory operands. */
+extern HIDDEN uintptr_t tcache_key_suspect;
 
 /* Whether the block at ptr sits in some thread's cache, for the paths
  * that may be handed any live block (malloc_usable_size, realloc, the
@@ -112,7 +117,21 @@ static ALWAYS_INLINE bool tcache_is_keyed(const void *ptr) {
                      __atomic_load_n(&tcache_free_key.unkeyed, __ATOMIC_RELAXED);
     return diff == 0;
 }
-extern size_t tcache_max_size; /* largest size cached; 0 before start-up */
+/* Whether the small region at ptr may be free: it carries the key, or the
+ * key cannot tell (before the boot, under memcheck). No live block can
+ * answer true, so malloc_usable_size() trusts a false answer and takes
+ * its full test (the region's bit, then tcache_is_keyed()) on a true one.
+ * A freed block carries the key while it is free: a free or fill writes
+ * it, a flush leaves it, and a free past the caches writes it too
+ * (tcache_key_uncached()); only a write after free removes it. */
+static ALWAYS_INLINE bool tcache_may_be_free(const void *ptr) {
+    uintptr_t word = *(const uintptr_t *)ptr | __atomic_load_n(&tcache_free_key.unkeyed, __ATOMIC_RELAXED);
+    return word == __atomic_load_n(&tcache_key_suspect, __ATOMIC_RELAXED);
+}
+/* Keys a small block freed straight into its run (no cache on the way),
+ * as a flushed block stays keyed. */
+void tcache_key_uncached(void *ptr);
+extern HIDDEN size_t tcache_max_size; /* largest size cached; 0 before start-up */
 /* tcache_max_size, read by threads that may run before start-up has set
  * it (they see 0 and take the uncached path): a relaxed load, the same
  * instruction as a plain one. */

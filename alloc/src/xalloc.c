@@ -178,6 +178,7 @@ static void free_direct(void *ptr, size_t usable, const char *func) {
     if (kind != X_HUGE)
         junk_on_free(ptr, usable);
     if (kind == X_SMALL) {
+        tcache_key_uncached(ptr);
         vg_free(ptr);
         bin_free_batch(r->cls, &ptr, 1);
     }

@@ -208,6 +208,25 @@ Test(tcache_off, every_thread_bypasses_the_cache, .init = tcache_off) {
     cr_assert_eq(quarry_malloc(64), p, "a freed region goes straight back to its run");
 }
 
+/* malloc_usable_size() reads a small region's bit only for a block that
+ * carries the free key: a block freed straight into its run must carry it
+ * too, or the size of a freed block would be answered. */
+static void usable_size_after_an_uncached_free(void *arg) {
+    (void)arg;
+    void *keep = quarry_malloc(64);
+    void *p = quarry_malloc(64);
+    quarry_free(p);
+    (void)quarry_malloc_usable_size(p);
+    quarry_free(keep);
+}
+
+Test(tcache_off, a_block_freed_past_the_cache_is_still_reported, .init = tcache_off) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("memcheck reports the read of the freed block itself");
+    assert_aborts_with(usable_size_after_an_uncached_free, NULL,
+                       "quarry: malloc_usable_size(): invalid pointer 0x");
+}
+
 /* ---- double and invalid frees through the cache ------------------------ */
 
 static void double_free_in_cache(void *arg) {
@@ -267,6 +286,33 @@ static void double_free_large_from_two_threads(void *arg) {
     tcache_flush(thread_tcache); /* the second copy reaches the arena: caught */
     quarry_free(keep);
     quarry_free(keep2);
+}
+
+static void usable_size_after_flush(void *arg) {
+    (void)arg;
+    void *keep = quarry_malloc(48);
+    void *a = quarry_malloc(48);
+    quarry_free(a);
+    tcache_flush(thread_tcache); /* back in its run, still keyed */
+    (void)quarry_malloc_usable_size(a);
+    quarry_free(keep);
+}
+
+static void usable_size_after_dallocx_without_cache(void *arg) {
+    (void)arg;
+    void *keep = quarry_malloc(48);
+    void *a = quarry_malloc(48);
+    quarry_dallocx(a, QUARRY_MALLOCX_TCACHE_NONE); /* straight into its run */
+    (void)quarry_malloc_usable_size(a);
+    quarry_free(keep);
+}
+
+Test(tcache, a_freed_block_is_reported_by_malloc_usable_size_wherever_it_went) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("memcheck reports the read of the freed block itself");
+    assert_aborts_with(usable_size_after_flush, NULL, "quarry: malloc_usable_size(): invalid pointer 0x");
+    assert_aborts_with(usable_size_after_dallocx_without_cache, NULL,
+                       "quarry: malloc_usable_size(): invalid pointer 0x");
 }
 
 Test(tcache, double_frees_are_caught_in_and_after_the_cache) {
