@@ -75,14 +75,36 @@ static bool init_locked(void) {
     return true;
 }
 
+/* Pages an arena holds, in use or dirty: what a thread bound to it can
+ * reuse without faulting new pages in. */
+static size_t arena_warmth(struct arena *a) {
+    lock_acquire(&a->lock);
+    size_t pages = a->nactive + a->ndirty;
+    lock_release(&a->lock);
+    return pages;
+}
+
 /* Under init_lock: the arena with the fewest threads, creating one while
- * some slot is still empty and every existing arena has a thread. */
+ * some slot is still empty and every existing arena has a thread. Among
+ * arenas with as few threads, the one that holds the most pages: a pool of
+ * threads made again after the last one exited rebinds to the arenas whose
+ * pages the old threads left dirty, instead of faulting in new ones while
+ * those wait for their age steps (the threads that allocate first, which
+ * use their arena's pages, bind first). */
 static struct arena *pick_arena(void) {
     struct arena *best = NULL;
+    size_t best_warmth = 0;
     unsigned i;
-    for (i = 0; i < narenas && arenas[i] != NULL; i++)
-        if (best == NULL || arenas[i]->nthreads < best->nthreads)
-            best = arenas[i];
+    for (i = 0; i < narenas && arenas[i] != NULL; i++) {
+        struct arena *a = arenas[i];
+        if (best != NULL && a->nthreads > best->nthreads)
+            continue;
+        size_t warmth = arena_warmth(a);
+        if (best == NULL || a->nthreads < best->nthreads || warmth > best_warmth) {
+            best = a;
+            best_warmth = warmth;
+        }
+    }
     if ((best == NULL || best->nthreads > 0) && i < narenas) {
         struct arena *fresh = arena_new(i);
         if (fresh != NULL) {

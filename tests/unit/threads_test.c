@@ -90,6 +90,53 @@ Test(threads, a_thread_is_bound_to_an_empty_arena_while_one_is_left) {
     quarry_free(p);
 }
 
+static pthread_barrier_t both_bound;
+
+/* Binds, waits until the other thread has bound too (so that each has an
+ * arena of its own), then leaves `pages` pages of freed blocks behind. */
+struct leave_behind {
+    size_t pages;
+    struct arena *arena;
+};
+
+static void *bind_then_leave_pages(void *arg) {
+    struct leave_behind *job = arg;
+    quarry_free(quarry_malloc(16));
+    __atomic_store_n(&job->arena, thread_arena, __ATOMIC_RELEASE);
+    pthread_barrier_wait(&both_bound);
+    void *p[64];
+    size_t n = job->pages / 4;
+    for (size_t i = 0; i < n; i++)
+        memset(p[i] = quarry_malloc(4 * PAGE), 1, 4 * PAGE);
+    for (size_t i = 0; i < n; i++)
+        quarry_free(p[i]);
+    return NULL;
+}
+
+Test(threads, a_new_thread_takes_the_idle_arena_that_holds_the_most_pages) {
+    quarry_free(quarry_malloc(8)); /* this thread keeps arena 0 */
+    struct leave_behind cold = {0, NULL}, warm = {192, NULL};
+    pthread_t t1, t2;
+    pthread_barrier_init(&both_bound, NULL, 2);
+    /* The cold one binds first: it takes the lower arena index, the one
+     * a choice by index alone would give the next thread. */
+    pthread_create(&t1, NULL, bind_then_leave_pages, &cold);
+    while (__atomic_load_n(&cold.arena, __ATOMIC_ACQUIRE) == NULL)
+        sched_yield();
+    pthread_create(&t2, NULL, bind_then_leave_pages, &warm);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    cr_assert_neq(cold.arena, warm.arena);
+    /* Both arenas have no thread now; the warm one holds the freed pages
+     * (dirty, under the purge floor). */
+    struct arena *next = NULL;
+    pthread_t t3;
+    pthread_create(&t3, NULL, bind_and_report, &next);
+    pthread_join(t3, NULL);
+    cr_assert_eq(next, warm.arena, "bound to arena %u, not to arena %u, which holds the exited thread's pages",
+                 next->index, warm.arena->index);
+}
+
 #define XFER 20000
 static void *xfer[XFER];
 static atomic_int produced;
