@@ -193,11 +193,19 @@ void tcache_postfork_child(void) {
 
 void tcache_boot_once(void) { pthread_once(&boot_once, tcache_boot); }
 
-/* The calling thread's first allocation: bind an arena, build the cache. */
-static bool tcache_start(void) {
-    struct arena *a = arena_choose();
-    if (a == NULL)
-        return false;
+/* The calling thread's first call that reaches a cache: build it. A
+ * thread whose first call is an allocation binds to an arena here; one
+ * whose first call is a free (quarry is started: the block came from it)
+ * binds at its first fill, so that a thread that only frees what others
+ * allocated (a consumer) never takes an arena, nor counts against one,
+ * and the threads that allocate spread over the arenas by themselves. */
+static bool tcache_start(bool allocating) {
+    struct arena *a = NULL;
+    if (allocating) {
+        a = arena_choose();
+        if (a == NULL)
+            return false;
+    }
     tcache_boot_once();
     if (!opt_tcache || opt_junk || opt_zero || !exit_key_made) {
         thread_tcache = &tcache_bypass;
@@ -285,7 +293,7 @@ static void *safe_pop(struct tcache *tc, struct tcache_bin *b) {
 void *tcache_alloc_slow(size_t bin) {
     struct tcache *tc = thread_tcache;
     if (tc == &tcache_initial) {
-        if (!tcache_start())
+        if (!tcache_start(true))
             return fail_enomem();
         tc = thread_tcache;
     }
@@ -304,6 +312,11 @@ void *tcache_alloc_slow(size_t bin) {
         tc->stats[bin].lg_fill_div--;
     /* Fill, then hand out the lowest address: regions arrive in ascending
      * order and are stacked so that the lowest ends on top. */
+    if (unlikely(tc->arena == NULL)) { /* the cache came with a free */
+        tc->arena = arena_choose();
+        if (tc->arena == NULL)
+            return fail_enomem();
+    }
     unsigned want = tcache_bin_cap(b) >> tc->stats[bin].lg_fill_div;
     unsigned got = bin_fill(tc->arena, bin, b->base, want ? want : 1);
     if (got == 0) {
@@ -350,7 +363,7 @@ void tcache_key_uncached(void *ptr) {
 void tcache_free_slow(size_t bin, void *ptr) {
     struct tcache *tc = thread_tcache;
     if (tc == &tcache_initial) {
-        tcache_start();
+        tcache_start(false);
         tc = thread_tcache;
         if (tc == &tcache_initial)
             tc = &tcache_bypass; /* no memory for a cache: free directly */

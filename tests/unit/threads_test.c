@@ -137,6 +137,31 @@ Test(threads, a_new_thread_takes_the_idle_arena_that_holds_the_most_pages) {
                  next->index, warm.arena->index);
 }
 
+static void *free_only_then_allocate(void *arg) {
+    void **blocks = arg;
+    for (int i = 0; i < 1000; i++)
+        quarry_free(blocks[i]); /* through this thread's cache, with flushes */
+    struct arena *after_frees = thread_arena;
+    /* A class none of the freed blocks is of: a fill, which binds (one of
+     * the cached classes would be served from the cache, arena or not). */
+    quarry_free(quarry_malloc(3000));
+    blocks[0] = after_frees;
+    blocks[1] = thread_arena;
+    return NULL;
+}
+
+Test(threads, a_thread_that_only_frees_takes_no_arena_until_it_allocates) {
+    static void *blocks[1000];
+    for (int i = 0; i < 1000; i++)
+        blocks[i] = quarry_malloc(16 + (size_t)i % 200);
+    pthread_t t;
+    pthread_create(&t, NULL, free_only_then_allocate, blocks);
+    pthread_join(t, NULL);
+    cr_assert_null(blocks[0], "bound to an arena by frees alone");
+    cr_assert_not_null(blocks[1], "bound at its first allocation");
+    cr_assert_neq(blocks[1], thread_arena, "an arena of its own once it allocates");
+}
+
 #define XFER 20000
 static void *xfer[XFER];
 static atomic_int produced;
