@@ -89,8 +89,8 @@ static size_t arena_warmth(struct arena *a) {
  * arenas with as few threads, the one that holds the most pages: a pool of
  * threads made again after the last one exited rebinds to the arenas whose
  * pages the old threads left dirty, instead of faulting in new ones while
- * those wait for their age steps (the threads that allocate first, which
- * use their arena's pages, bind first). */
+ * those wait for their age steps (only threads that allocate bind: see
+ * tcache_start()). */
 static struct arena *pick_arena(void) {
     struct arena *best = NULL;
     size_t best_warmth = 0;

@@ -310,13 +310,13 @@ void *tcache_alloc_slow(size_t bin) {
      * few misses instead of waiting for GC steps, which only frees drive. */
     if (tc->stats[bin].lg_fill_div > 1)
         tc->stats[bin].lg_fill_div--;
-    /* Fill, then hand out the lowest address: regions arrive in ascending
-     * order and are stacked so that the lowest ends on top. */
     if (unlikely(tc->arena == NULL)) { /* the cache came with a free */
         tc->arena = arena_choose();
         if (tc->arena == NULL)
             return fail_enomem();
     }
+    /* Fill, then hand out the lowest address: regions arrive in ascending
+     * order and are stacked so that the lowest ends on top. */
     unsigned want = tcache_bin_cap(b) >> tc->stats[bin].lg_fill_div;
     unsigned got = bin_fill(tc->arena, bin, b->base, want ? want : 1);
     if (got == 0) {

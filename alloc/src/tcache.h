@@ -89,9 +89,10 @@ static ALWAYS_INLINE unsigned tcache_bin_cap(const struct tcache_bin *b) { retur
 
 extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("initial-exec")));
 /* key: written into a block's first word whenever it enters a cache (a
- * free or a fill) and cleared whenever it leaves for the program, so that
- * no live block carries it: a free of a block that carries it is a double
- * free, whichever thread's cache holds the first copy.
+ * free or a fill) or is freed straight into its run, kept by a flush, and
+ * cleared whenever the block leaves for the program, so that no live
+ * block carries it: a free of a block that carries it is a double free,
+ * whichever thread's cache holds the first copy.
  * unkeyed: what tcache_is_keyed() ORs into its comparison: 0, or all ones
  * while no block can carry the key (before the boot, and under memcheck,
  * where a block's first word may be undefined: memcheck counts x | ~0 as
@@ -108,7 +109,8 @@ extern HIDDEN struct tcache_key tcache_free_key;
  * own: the test then reads both words straight from memory operands. */
 extern HIDDEN uintptr_t tcache_key_suspect;
 
-/* Whether the block at ptr sits in some thread's cache, for the paths
+/* Whether the block at ptr carries the key: it is free, in some thread's
+ * cache or back in its run (unless written after free), for the paths
  * that may be handed any live block (malloc_usable_size, realloc, the
  * free slow path). */
 static ALWAYS_INLINE bool tcache_is_keyed(const void *ptr) {
