@@ -101,13 +101,12 @@ extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("init
 struct tcache_key {
     uintptr_t key;
     uintptr_t unkeyed;
+    /* What tcache_may_be_free() compares a block's first word (ORed with
+     * unkeyed) against: the key, or all ones while no block can carry it,
+     * so that every block then looks as if it might be free. */
+    uintptr_t suspect;
 };
 extern HIDDEN struct tcache_key tcache_free_key;
-/* What tcache_may_be_free() compares a block's first word (ORed with
- * unkeyed) against: the key, or all ones while no block can carry it, so
- * that every block then looks as if it might be free. A variable of its
- * own: the test then reads both words straight from memory operands. */
-extern HIDDEN uintptr_t tcache_key_suspect;
 
 /* Whether the block at ptr carries the key: it is free, in some thread's
  * cache or back in its run (unless written after free), for the paths
@@ -128,7 +127,7 @@ static ALWAYS_INLINE bool tcache_is_keyed(const void *ptr) {
  * (tcache_key_uncached()); only a write after free removes it. */
 static ALWAYS_INLINE bool tcache_may_be_free(const void *ptr) {
     uintptr_t word = *(const uintptr_t *)ptr | __atomic_load_n(&tcache_free_key.unkeyed, __ATOMIC_RELAXED);
-    return word == __atomic_load_n(&tcache_key_suspect, __ATOMIC_RELAXED);
+    return word == __atomic_load_n(&tcache_free_key.suspect, __ATOMIC_RELAXED);
 }
 /* Keys a small block freed straight into its run (no cache on the way),
  * as a flushed block stays keyed. */
