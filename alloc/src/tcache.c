@@ -22,7 +22,7 @@ struct tcache tcache_bypass;
 /* Odd and never 0 even before the boot sets a random one: a block made
  * before any cache existed (a direct allocation) may hold a 0 in its first
  * word, and must not be taken for a cached one. */
-struct tcache_key tcache_free_key = {0x9e3779b97f4a7c15ull, ~(uintptr_t)0, ~(uintptr_t)0};
+struct tcache_key tcache_free_key = {0x9e3779b97f4a7c15ull, ~(uintptr_t)0};
 size_t tcache_max_size;
 /* Caches of exited threads, for the next new thread. All have one size:
  * opt_tcache_max is fixed at start-up. */
@@ -78,10 +78,8 @@ static void tcache_boot(void) {
     key |= 1; /* odd: never a block pointer */
     __atomic_store_n(&tcache_free_key.key, key, __ATOMIC_RELAXED);
     /* Under memcheck no block is ever keyed (the caches are off). */
-    if (!vg_active) {
-        __atomic_store_n(&tcache_free_key.suspect, key, __ATOMIC_RELAXED);
+    if (!vg_active)
         __atomic_store_n(&tcache_free_key.unkeyed, 0, __ATOMIC_RELAXED);
-    }
     /* The key before the limit: a thread that sees cached large classes
      * (tcache_max) may test a large block for the key. */
     __atomic_store_n(&tcache_max_size, opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max, __ATOMIC_RELEASE);

@@ -101,10 +101,6 @@ extern _Thread_local struct tcache *thread_tcache __attribute__((tls_model("init
 struct tcache_key {
     uintptr_t key;
     uintptr_t unkeyed;
-    /* What tcache_may_be_free() compares a block's first word (ORed with
-     * unkeyed) against: the key, or all ones while no block can carry it,
-     * so that every block then looks as if it might be free. */
-    uintptr_t suspect;
 };
 extern HIDDEN struct tcache_key tcache_free_key;
 
@@ -124,10 +120,14 @@ static ALWAYS_INLINE bool tcache_is_keyed(const void *ptr) {
  * its full test (the region's bit, then tcache_is_keyed()) on a true one.
  * A freed block carries the key while it is free: a free or fill writes
  * it, a flush leaves it, and a free past the caches writes it too
- * (tcache_key_uncached()); only a write after free removes it. */
+ * (tcache_key_uncached()); only a write after free removes it.
+ * unkeyed is tested before the block is read: under memcheck a freed or
+ * never-handed-out region is no-access, and reading it would be an error
+ * in quarry's code rather than quarry's own report of the bad pointer. */
 static ALWAYS_INLINE bool tcache_may_be_free(const void *ptr) {
-    uintptr_t word = *(const uintptr_t *)ptr | __atomic_load_n(&tcache_free_key.unkeyed, __ATOMIC_RELAXED);
-    return word == __atomic_load_n(&tcache_free_key.suspect, __ATOMIC_RELAXED);
+    if (unlikely(__atomic_load_n(&tcache_free_key.unkeyed, __ATOMIC_RELAXED) != 0))
+        return true;
+    return *(const uintptr_t *)ptr == __atomic_load_n(&tcache_free_key.key, __ATOMIC_RELAXED);
 }
 /* Keys a small block freed straight into its run (no cache on the way),
  * as a flushed block stays keyed. */
