@@ -24,6 +24,7 @@ import compare_core as core  # noqa: E402
 import compare_programs as programs  # noqa: E402
 import compare_real as real  # noqa: E402
 import compare_redis as redis  # noqa: E402
+import compare_redis_callgrind as redis_cg  # noqa: E402
 import compare_summary as summary  # noqa: E402
 import compare_strace as strace  # noqa: E402
 import compare_usage as usage  # noqa: E402
@@ -485,6 +486,97 @@ class RealFamiliesTest(unittest.TestCase):
         self.assertEqual(real.selected(args), (False, ["jq", "gcc"], False))
         args = mod.parse_args(["--redis"])
         self.assertEqual(real.selected(args), (False, [], True))
+
+
+class RedisCallgrindTest(unittest.TestCase):
+    """--redis-callgrind's parsing and report, without Redis or valgrind."""
+
+    DUMP = """# callgrind format
+events: Ir
+summary: 990
+
+ob=(1) /usr/bin/redis-server
+fl=(1) ???
+fn=(1) main
+0 500
+cob=(2) /usr/lib/x86_64-linux-gnu/libc.so.6
+cfn=(2) memcpy
+calls=3 0
+0 400
+cob=(3) /opt/libquarry.so
+cfn=(3) malloc
+calls=2 0
+0 90
+
+ob=(2)
+fn=(2)
+0 300
+ob=(3)
+fn=(3)
++1 60
+* 30
+fn=(4) free
+-1 110
+ob=(4) ???
+fn=(5) malloc
+0 7
+fn=(6) 0x00000000001681c8
+0 3
+
+totals: 1010
+"""
+
+    def test_objects_named_on_cob_lines(self):
+        total, objects = redis_cg.parse_callgrind(self.DUMP.splitlines(True))
+        self.assertEqual(total, 1010)
+        self.assertEqual(objects, {
+            "/usr/bin/redis-server": 500,
+            "/usr/lib/x86_64-linux-gnu/libc.so.6": 300,
+            "/opt/libquarry.so": 200, "???:malloc": 7, "???": 3})
+        # Named code outside every .text (tcmalloc's google_malloc
+        # section) counts as the allocator's.
+        self.assertEqual(redis_cg.own_cost(objects, "/x/libquarry.so"), 207)
+
+    def test_options(self):
+        mod = load_compare_script()
+        args = mod.parse_args(["--redis-callgrind", "--redis-requests",
+                               "500", "--allocators", "jemalloc,quarry"])
+        self.assertTrue(args.redis_callgrind)
+        self.assertEqual(args.redis_requests, 500)
+        import contextlib
+        import io
+        with contextlib.redirect_stderr(io.StringIO()):
+            with self.assertRaises(SystemExit):
+                mod.parse_args(["--redis-callgrind", "--redis"])
+            with self.assertRaises(SystemExit):
+                mod.parse_args(["--redis-callgrind", "--callgrind"])
+
+    def test_report(self):
+        s = {("glibc", "SET", "total"): [ok(4000.0)],
+             ("quarry", "SET", "total"): [ok(3000.0)],
+             ("glibc", "SET", "own"): [ok(800.0)],
+             ("quarry", "SET", "own"): [ok(200.0)],
+             ("glibc", "GET", "total"): [ok(2000.0)],
+             ("quarry", "GET", "total"): [{"status": "error"}]}
+        res = {"commands": ["SET", "GET"], "requests": 100, "samples": s,
+               "objects": {}, "failures": ["quarry GET: x"], "note": None,
+               "own_object": {"glibc": "/lib/libc.so.6",
+                              "quarry": "/b/libquarry.so"}}
+        md, js = redis_cg.report(res, ["glibc", "quarry"], "quarry", "hdr",
+                                 lambda f: ["## Failures"] if f else [])
+        text = "\n".join(md)
+        self.assertIn("| SET | 4000.0 | 3000.0 | 0.75 |", text)
+        self.assertIn("| GET | 2000.0 | error | - |", text)
+        self.assertIn("| SET | 800.0 | 200.0 | 0.25 |", text)
+        self.assertIn("all of libc.so.6", text)
+        self.assertIn("**0.75**", text)
+        self.assertIn("## Failures", text)
+        self.assertEqual(js["instructions_per_request"]["rows"][0]["ratios"],
+                         {"glibc": 0.75})
+        res["note"] = "valgrind not found; apt-get install valgrind"
+        md, _ = redis_cg.report(res, ["glibc", "quarry"], "quarry", "hdr",
+                                lambda f: [])
+        self.assertIn("Not run: valgrind not found", "\n".join(md))
 
 
 class TestQuarryVersion(unittest.TestCase):
