@@ -60,6 +60,8 @@ static void handler(int sig)
     errno = saved;
 }
 
+static timer_t timer;
+
 static void start_timer(long interval_us)
 {
     struct sigaction sa;
@@ -73,7 +75,6 @@ static void start_timer(long interval_us)
     memset(&ev, 0, sizeof ev);
     ev.sigev_notify = SIGEV_SIGNAL;
     ev.sigev_signo = SIGUSR1;
-    timer_t timer;
     if (timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0)
         fail("timer_create failed");
     struct itimerspec its = {
@@ -176,6 +177,13 @@ int main(int argc, char **argv)
     child_works = forks;
     start_timer(200);
     unsigned long n = forks ? fork_loop(seconds) : malloc_loop(seconds);
+    /* Stop the forks in the handler before printf allocates: a child
+     * forked from an interrupted malloc must not use the heap (the
+     * handler's children in fork mode do, which is right only while the
+     * main thread does nothing but fork). */
+    child_works = 0;
+    if (timer_delete(timer) != 0)
+        fail("timer_delete failed");
 
     if (forks)
         printf("fork_signal fork: %lu forks in the loop, %lu in the handler (%lu of them "
