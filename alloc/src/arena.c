@@ -49,7 +49,7 @@ static struct run *desc_get(struct arena *a) {
 
 static void desc_put(struct arena *a, struct run *r) {
     r->kind = RUN_UNUSED;
-    r->regions_bytes = 0;
+    r->small_nregs = 0;
     r->link = a->pool;
     a->pool = r;
     a->npool++;
@@ -256,7 +256,7 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind) {
     size_t first = chunk_page(c, r->base);
     size_t end = first + r->npages;
     r->kind = kind;
-    r->regions_bytes = 0; /* a small run's, until now */
+    r->small_nregs = 0; /* a small run's, until now */
     /* Merge only with neighbours of the same kind: clean pages must keep
      * reading as zero, and dirty ones must stay counted as dirty. */
     struct run *left = c->map[first - 1]; /* the header's pages map to run_none */

@@ -47,14 +47,15 @@ static void run_init_small(struct run *r, unsigned cls) {
     r->nfree = sc->nregs;
     r->reg_size = (uint16_t)sc->size;
     r->cls_offset = (uint16_t)(cls << CLASS_OFFSET_SHIFT);
-    r->div_magic = UINT64_MAX / sc->size + 1;
+    r->div_shift = (uint8_t)__builtin_ctz(sc->size);
+    r->div_inverse = odd_inverse(sc->size >> r->div_shift);
     bitmap_init(r->bitmap, sc->nregs);
     /* Last, with a release store: an unlocked lookup of a stray pointer
-     * into the new run that sees regions_bytes admit it (x86 keeps loads
+     * into the new run that sees small_nregs admit it (x86 keeps loads
      * in order) finds the other region fields made, not the free run's
      * leftovers, and reports the pointer rather than indexing past the
      * bitmap. A valid pointer never meets a run being made. */
-    __atomic_store_n(&r->regions_bytes, sc->nregs * sc->size, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->small_nregs, sc->nregs, __ATOMIC_RELEASE);
 }
 
 /*

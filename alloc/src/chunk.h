@@ -20,6 +20,7 @@
 #include "common.h"
 #include "lock.h"
 #include "rtree.h"
+#include "size_class.h"
 #include "tree.h"
 
 struct arena;
@@ -59,10 +60,11 @@ struct run {
     /* RUN_SMALL: class_size(cls), one load away for malloc_usable_size()
      * and realloc (the class table is two more). */
     uint16_t reg_size;
-    /* RUN_SMALL: nregs * size; 0 for every other kind (set by the bin
-     * that makes the run small, cleared when it is freed), so that the
-     * region test of run_of_region() needs no test of the kind. */
-    uint32_t regions_bytes;
+    /* RUN_SMALL: the class's nregs; 0 for every other kind (set by the
+     * bin that makes the run small, cleared when it is freed), so that the
+     * region test of run_region_at() needs no test of the kind. */
+    uint32_t small_nregs; /* 32 bits: region_index() compares with it directly */
+    uint8_t div_shift;    /* RUN_SMALL: trailing zero bits of the class size */
     /* RUN_SMALL: cls << CLASS_OFFSET_SHIFT (size_class.h), the class's
      * byte offset in the thread cache's per-class arrays. */
     uint16_t cls_offset;
@@ -73,12 +75,9 @@ struct run {
      * class stays small.) */
     union {
         struct {
-            /* RUN_SMALL: ceil(2^64 / size). For offsets below 2^32, offset
-             * is a multiple of the class size exactly when offset *
-             * div_magic (mod 2^64) is below div_magic, and the high half
-             * of the 128-bit product is offset / size, the region's index
-             * (Lemire, Kaser, Kurz 2019): one multiply for both. */
-            uint64_t div_magic;
+            /* RUN_SMALL: odd_inverse() of the class size's odd part,
+             * for region_index() (size_class.h). */
+            uint32_t div_inverse;
             bitmap_t bitmap; /* free regions */
         };
         struct {
@@ -190,16 +189,6 @@ static ALWAYS_INLINE void chunk_cached_clear(const void *p) {
     __atomic_fetch_and(w, ~mask, __ATOMIC_RELAXED);
 }
 
-/* Whether offset (from a run's base) starts one of its regions, given
- * low, the low half of offset * div_magic: it is a multiple of the size
- * exactly when low is below div_magic. regions_bytes is 0 unless r is
- * small: one test for both. This, with the two lookups below, is the one
- * definition of "p starts a region" that free(), malloc_usable_size(),
- * realloc() and the bins share. */
-static ALWAYS_INLINE bool run_offset_starts_region(const struct run *r, size_t offset, uint64_t low) {
-    return offset < r->regions_bytes && low < r->div_magic;
-}
-
 static ALWAYS_INLINE struct run *run_of_page(const void *p) {
     struct chunk *c = chunk_of(p);
     return c->map[chunk_page(c, p)];
@@ -213,28 +202,23 @@ static ALWAYS_INLINE struct run *large_run_at(const void *p) {
     return r->kind == RUN_LARGE && r->base == p ? r : NULL;
 }
 
-/* The small run whose region p is the start of, or NULL: one page-map
- * load, one descriptor, one multiply. Pages of the chunk header map to
- * run_none; a pointer below the run's base wraps to a huge offset. */
-static ALWAYS_INLINE struct run *run_of_region(const void *p) {
+/* The small run whose region p is the start of, or NULL, and the region's
+ * index: one page-map load, one descriptor, one multiply. Pages of the
+ * chunk header map to run_none, whose small_nregs is 0 as every run's
+ * but a small one's. This is the one definition of "p starts a region"
+ * that free(), malloc_usable_size(), realloc() and the bins share. */
+static ALWAYS_INLINE struct run *run_region_at(const void *p, uint32_t *index) {
     struct run *r = run_of_page(p);
-    size_t offset = (size_t)((const char *)p - r->base);
-    if (unlikely(!run_offset_starts_region(r, offset, offset * r->div_magic)))
+    uint32_t i = region_index((uint32_t)((uintptr_t)p - (uintptr_t)r->base), r->div_inverse, r->div_shift);
+    if (unlikely(i >= r->small_nregs))
         return NULL;
+    *index = i;
     return r;
 }
 
-/* As run_of_region(), and the region's index: the high half of the same
- * multiply (a separate function because the compiler keeps the wide
- * multiply, and its register moves, even where the index goes unused). */
-static ALWAYS_INLINE struct run *run_region_at(const void *p, uint32_t *index) {
-    struct run *r = run_of_page(p);
-    size_t offset = (size_t)((const char *)p - r->base);
-    unsigned __int128 product = (unsigned __int128)offset * r->div_magic;
-    if (unlikely(!run_offset_starts_region(r, offset, (uint64_t)product)))
-        return NULL;
-    *index = (uint32_t)(product >> 64);
-    return r;
+static ALWAYS_INLINE struct run *run_of_region(const void *p) {
+    uint32_t index;
+    return run_region_at(p, &index);
 }
 
 #define FREE_RUN_KEY_SHIFT (RTREE_ADDR_BITS - LG_PAGE)

@@ -54,18 +54,28 @@ Test(size_class, runs_hold_whole_regions_with_little_waste) {
     }
 }
 
-Test(size_class, divisibility_magic_matches_modulo) {
-    /* The check free() uses for "offset is a region boundary" (the low
-     * half of offset * magic), and the region index the bins and
-     * malloc_usable_size() take from the high half (chunk.h). */
+Test(size_class, region_index_divides_exactly_or_refuses) {
+    /* free(), malloc_usable_size(), realloc() and the bins take "offset
+     * starts a region" and the region's index from region_index() (chunk.h):
+     * every offset of every run, and every offset below the run's base
+     * within a chunk's reach, must give offset / size exactly when the
+     * division is exact and within the run, and at least nregs otherwise. */
     for (unsigned c = 0; c < NSMALL; c++) {
-        uint64_t size = class_size(c), magic = UINT64_MAX / size + 1;
+        uint32_t size = (uint32_t)class_size(c), nregs = size_classes[c].nregs;
+        unsigned shift = (unsigned)__builtin_ctz(size);
+        uint32_t inverse = odd_inverse(size >> shift);
+        cr_assert_eq((size >> shift) * inverse, 1, "class %u", c);
         size_t run = (size_t)size_classes[c].run_pages * PAGE;
-        for (uint64_t off = 0; off < 16 * PAGE || off < run; off++) {
-            unsigned __int128 product = (unsigned __int128)off * magic;
-            cr_assert_eq((uint64_t)product < magic, off % size == 0, "class %u offset %lu", c, (unsigned long)off);
-            cr_assert_eq((uint64_t)(product >> 64), off / size, "class %u offset %lu", c, (unsigned long)off);
+        for (uint32_t off = 0; off < 16 * PAGE || off < run; off++) {
+            uint32_t i = region_index(off, inverse, shift);
+            bool starts = off % size == 0 && off / size < nregs;
+            cr_assert_eq(i < nregs, starts, "class %u offset %lu", c, (unsigned long)off);
+            if (starts)
+                cr_assert_eq(i, off / size, "class %u offset %lu", c, (unsigned long)off);
         }
+        /* Every one near the base, then a stride prime to every size. */
+        for (uint32_t below = 1; below <= CHUNK; below += below < 16 * PAGE ? 1 : 7)
+            cr_assert_geq(region_index(-below, inverse, shift), nregs, "class %u offset -%u", c, below);
     }
 }
 
