@@ -50,11 +50,13 @@ static void run_init_small(struct run *r, unsigned cls) {
     r->div_shift = (uint8_t)__builtin_ctz(sc->size);
     r->div_inverse = odd_inverse(sc->size >> r->div_shift);
     bitmap_init(r->bitmap, sc->nregs);
-    /* Last, with a release store: an unlocked lookup of a stray pointer
-     * into the new run that sees small_nregs admit it (x86 keeps loads
-     * in order) finds the other region fields made, not the free run's
-     * leftovers, and reports the pointer rather than indexing past the
-     * bitmap. A valid pointer never meets a run being made. */
+    /* Last, with a release store, so that a locked reader that sees the
+     * run small sees it whole. An unlocked lookup of a stray pointer into
+     * the new run may still pair this count with the free run's leftover
+     * inverse; its index is below the count it compared with all the
+     * same, so it never indexes past the bitmap, and the locked paths
+     * test the pointer again. A valid pointer never meets a run being
+     * made. */
     __atomic_store_n(&r->small_nregs, sc->nregs, __ATOMIC_RELEASE);
 }
 
