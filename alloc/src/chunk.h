@@ -63,8 +63,8 @@ struct run {
     /* RUN_SMALL: the class's nregs; 0 for every other kind (set by the
      * bin that makes the run small, cleared when it is freed), so that the
      * region test of run_region_at() needs no test of the kind. */
-    uint32_t small_nregs; /* 32 bits: region_index() compares with it directly */
-    uint8_t div_shift;    /* RUN_SMALL: trailing zero bits of the class size */
+    uint32_t small_nregs;
+    uint8_t div_shift; /* RUN_SMALL: trailing zero bits of the class size */
     /* RUN_SMALL: cls << CLASS_OFFSET_SHIFT (size_class.h), the class's
      * byte offset in the thread cache's per-class arrays. */
     uint16_t cls_offset;
@@ -77,7 +77,7 @@ struct run {
         struct {
             /* RUN_SMALL: odd_inverse() of the class size's odd part,
              * for region_index() (size_class.h). */
-            uint32_t div_inverse;
+            uint64_t div_inverse;
             bitmap_t bitmap; /* free regions */
         };
         struct {
@@ -209,10 +209,10 @@ static ALWAYS_INLINE struct run *large_run_at(const void *p) {
  * that free(), malloc_usable_size(), realloc() and the bins share. */
 static ALWAYS_INLINE struct run *run_region_at(const void *p, uint32_t *index) {
     struct run *r = run_of_page(p);
-    uint32_t i = region_index((uint32_t)((uintptr_t)p - (uintptr_t)r->base), r->div_inverse, r->div_shift);
+    uint64_t i = region_index((uintptr_t)p - (uintptr_t)r->base, r->div_inverse, r->div_shift);
     if (unlikely(i >= r->small_nregs))
         return NULL;
-    *index = i;
+    *index = (uint32_t)i;
     return r;
 }
 

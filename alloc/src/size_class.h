@@ -36,23 +36,25 @@ static ALWAYS_INLINE size_t size_to_class_offset(size_t size) {
 static ALWAYS_INLINE size_t class_size(unsigned cls) { return size_classes[cls].size; }
 
 /* Division of an offset by a class size, exact or refused, in one
- * multiply. With size = odd << shift and inverse = odd^-1 (mod 2^32),
- * region_index() is a bijection of 32-bit values that takes k * size to
+ * multiply. With size = odd << shift and inverse = odd^-1 (mod 2^64),
+ * region_index() is a bijection of 64-bit values that takes k * size to
  * k. The multiples of size below n * size are therefore the only offsets
  * it maps below n: "offset starts one of n regions" is one compare of the
- * result with n, and the result is the region's index. A pointer and the
- * run it is looked up in share a 4 MiB chunk, so their distance, even a
- * negative one, is one 32-bit value that no other distance shares. */
-static inline uint32_t odd_inverse(uint32_t odd) {
-    uint32_t x = odd; /* right in the low 3 bits: odd * odd == 1 (mod 8) */
-    for (int i = 0; i < 4; i++)
-        x *= 2 - odd * x; /* Newton's step doubles the right bits: 6 ... 48 */
+ * result with n, and the result is the region's index. Every other
+ * offset, a negative one or one far beyond the run included, maps at or
+ * above n. (32-bit arithmetic would save an instruction but not this:
+ * a stale page-map entry can name a run in another chunk, and distances
+ * that differ by a multiple of 2^32 would alias.) */
+static inline uint64_t odd_inverse(uint64_t odd) {
+    uint64_t x = odd; /* right in the low 3 bits: odd * odd == 1 (mod 8) */
+    for (int i = 0; i < 5; i++)
+        x *= 2 - odd * x; /* Newton's step doubles the right bits: 6 ... 96 */
     return x;
 }
 
-static ALWAYS_INLINE uint32_t region_index(uint32_t offset, uint32_t inverse, unsigned shift) {
-    uint32_t q = offset * inverse;
-    return (q >> shift) | (q << (-shift & 31)); /* rotate right */
+static ALWAYS_INLINE uint64_t region_index(uint64_t offset, uint64_t inverse, unsigned shift) {
+    uint64_t q = offset * inverse;
+    return (q >> shift) | (q << (-shift & 63)); /* rotate right */
 }
 
 #endif

@@ -57,25 +57,33 @@ Test(size_class, runs_hold_whole_regions_with_little_waste) {
 Test(size_class, region_index_divides_exactly_or_refuses) {
     /* free(), malloc_usable_size(), realloc() and the bins take "offset
      * starts a region" and the region's index from region_index() (chunk.h):
-     * every offset of every run, and every offset below the run's base
-     * within a chunk's reach, must give offset / size exactly when the
-     * division is exact and within the run, and at least nregs otherwise. */
+     * every offset of every run must give offset / size exactly when the
+     * division is exact and within the run, and at least nregs otherwise;
+     * so must every offset below the run's base within a chunk's reach,
+     * and offsets a multiple of 2^32 away from a region start (a stale
+     * page-map entry can name a run in another chunk). */
     for (unsigned c = 0; c < NSMALL; c++) {
-        uint32_t size = (uint32_t)class_size(c), nregs = size_classes[c].nregs;
-        unsigned shift = (unsigned)__builtin_ctz(size);
-        uint32_t inverse = odd_inverse(size >> shift);
+        uint64_t size = class_size(c), nregs = size_classes[c].nregs;
+        unsigned shift = (unsigned)__builtin_ctzll(size);
+        uint64_t inverse = odd_inverse(size >> shift);
         cr_assert_eq((size >> shift) * inverse, 1, "class %u", c);
         size_t run = (size_t)size_classes[c].run_pages * PAGE;
-        for (uint32_t off = 0; off < 16 * PAGE || off < run; off++) {
-            uint32_t i = region_index(off, inverse, shift);
+        for (uint64_t off = 0; off < 16 * PAGE || off < run; off++) {
+            uint64_t i = region_index(off, inverse, shift);
             bool starts = off % size == 0 && off / size < nregs;
             cr_assert_eq(i < nregs, starts, "class %u offset %lu", c, (unsigned long)off);
             if (starts)
                 cr_assert_eq(i, off / size, "class %u offset %lu", c, (unsigned long)off);
         }
         /* Every one near the base, then a stride prime to every size. */
-        for (uint32_t below = 1; below <= CHUNK; below += below < 16 * PAGE ? 1 : 7)
-            cr_assert_geq(region_index(-below, inverse, shift), nregs, "class %u offset -%u", c, below);
+        for (uint64_t below = 1; below <= CHUNK; below += below < 16 * PAGE ? 1 : 7)
+            cr_assert_geq(region_index(-below, inverse, shift), nregs, "class %u offset -%lu", c, (unsigned long)below);
+        for (uint64_t k = 0; k < nregs; k++)
+            for (int sign = -1; sign <= 1; sign += 2) {
+                uint64_t far = k * size + (uint64_t)(int64_t)sign * ((uint64_t)1 << 32);
+                cr_assert_geq(region_index(far, inverse, shift), nregs, "class %u region %lu, 2^32 away", c,
+                              (unsigned long)k);
+            }
     }
 }
 
