@@ -287,7 +287,7 @@ static NOINLINE void free_in_arena_chunk(void *ptr) {
 }
 
 void quarry_free(void *ptr) {
-    if (likely(is_arena_chunk((uintptr_t)ptr))) {
+    if (likely(is_keyed_arena_chunk((uintptr_t)ptr))) {
         struct run *r = run_of_region(ptr);
         if (likely(r != NULL)) {
             tcache_free_at(r->cls_offset, ptr);
@@ -315,7 +315,7 @@ static NOINLINE void free_sized_slow(void *ptr, size_t size) {
 }
 
 void quarry_free_sized(void *ptr, size_t size) {
-    if (likely(size <= SMALL_MAX && is_arena_chunk((uintptr_t)ptr))) {
+    if (likely(size <= SMALL_MAX && is_keyed_arena_chunk((uintptr_t)ptr))) {
         size_t off = size_to_class_offset(size);
         struct run *r = run_of_region(ptr);
         if (likely(r != NULL && r->cls_offset == off)) {
@@ -331,11 +331,11 @@ void quarry_free_sized(void *ptr, size_t size) {
  * liveness tests (the region's bit, then the key only freed blocks
  * carry), for realloc, which must not hand a free region back as live. */
 static ALWAYS_INLINE struct run *live_small_region(const void *ptr) {
-    if (unlikely(!is_arena_chunk((uintptr_t)ptr)))
+    if (unlikely(!is_keyed_arena_chunk((uintptr_t)ptr)))
         return NULL;
     uint32_t index;
     struct run *r = run_region_at(ptr, &index);
-    if (unlikely(r == NULL || bitmap_get_relaxed(r->bitmap, index) || tcache_is_keyed(ptr)))
+    if (unlikely(r == NULL || bitmap_get_relaxed(r->bitmap, index) || tcache_carries_key(ptr)))
         return NULL;
     return r;
 }
@@ -354,9 +354,9 @@ static NOINLINE size_t usable_size_slow(const void *ptr) {
  * cache line) is read only for a block that carries the key, where
  * usable_size_slow() reports it. */
 size_t quarry_malloc_usable_size(const void *ptr) {
-    if (likely(is_arena_chunk((uintptr_t)ptr))) {
+    if (likely(is_keyed_arena_chunk((uintptr_t)ptr))) {
         struct run *r = run_of_region(ptr);
-        if (likely(r != NULL && !tcache_may_be_free(ptr)))
+        if (likely(r != NULL && !tcache_carries_key(ptr)))
             return r->reg_size;
     }
     return usable_size_slow(ptr);

@@ -5,6 +5,10 @@
 void **rtree_root[(size_t)1 << RTREE_ROOT_BITS];
 lock_t rtree_lock = LOCK_INITIALIZER;
 uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
+/* The kind rtree_set() gives an arena chunk (rtree.h). */
+static uint8_t arena_chunk_kind = CHUNK_ARENA_UNKEYED;
+
+void rtree_keys_in_force(void) { __atomic_store_n(&arena_chunk_kind, CHUNK_ARENA, __ATOMIC_RELEASE); }
 
 bool rtree_set(uintptr_t chunk_addr, void *value) {
     if (chunk_addr >> RTREE_ADDR_BITS != 0)
@@ -28,7 +32,9 @@ bool rtree_set(uintptr_t chunk_addr, void *value) {
         lock_release(&rtree_lock);
     }
     __atomic_store_n(&leaf[leaf_index], value, __ATOMIC_RELEASE);
-    uint8_t kind = value == NULL ? CHUNK_NONE : value == RTREE_ARENA_CHUNK ? CHUNK_ARENA : CHUNK_HUGE;
+    uint8_t kind = value == NULL                ? CHUNK_NONE
+                   : value == RTREE_ARENA_CHUNK ? __atomic_load_n(&arena_chunk_kind, __ATOMIC_ACQUIRE)
+                                                : CHUNK_HUGE;
     __atomic_store_n(&chunk_kinds[chunk_addr >> LG_CHUNK], kind, __ATOMIC_RELEASE);
     return true;
 }

@@ -24,15 +24,29 @@ extern lock_t rtree_lock;
 /* One byte per chunk of the address space (32 MiB of bss, touched only
  * where quarry has chunks): free()'s fast path asks it "is this an arena
  * chunk?" in a few instructions, and goes to the radix tree only for the
- * huge record. rtree_set() writes both. */
-enum chunk_kind { CHUNK_NONE = 0, CHUNK_ARENA = 1, CHUNK_HUGE = 2 };
+ * huge record. rtree_set() writes both.
+ *
+ * Arena chunks come in two kinds. CHUNK_ARENA: registered once the free
+ * key is in force (tcache.h), so a small block in it carries the key
+ * exactly while it is free (unless written after free), and the fast
+ * paths may read a block's first word to tell. CHUNK_ARENA_UNKEYED:
+ * registered before that (the process's first mallocx() past the caches
+ * can make one) or while it never will be (under memcheck, where a freed
+ * block must not even be read); every fast path sends its pointers to the
+ * slow paths, whose tests do not trust the key. */
+enum chunk_kind { CHUNK_NONE = 0, CHUNK_ARENA = 1, CHUNK_HUGE = 2, CHUNK_ARENA_UNKEYED = 3 };
 extern HIDDEN uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
 
-static ALWAYS_INLINE bool is_arena_chunk(uintptr_t addr) {
+/* Whether addr is in an arena chunk of kind CHUNK_ARENA. */
+static ALWAYS_INLINE bool is_keyed_arena_chunk(uintptr_t addr) {
     uintptr_t index = addr >> LG_CHUNK;
     return likely(index < sizeof(chunk_kinds)) &&
            __atomic_load_n(&chunk_kinds[index], __ATOMIC_RELAXED) == CHUNK_ARENA;
 }
+
+/* The free key is in force from now on: arena chunks registered after
+ * this call are CHUNK_ARENA. Called once, by the thread caches' boot. */
+void rtree_keys_in_force(void);
 
 /* What the registry holds for the chunk containing addr, or NULL. */
 static ALWAYS_INLINE void *rtree_get(uintptr_t addr) {

@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "large.h"
 #include "reclaim.h"
+#include "rtree.h"
 #include "vg.h"
 #include "init.h"
 #include "junk.h"
@@ -77,9 +78,12 @@ static void tcache_boot(void) {
         key = ((uintptr_t)&key * 0x9e3779b97f4a7c15ull) ^ 0x5851f42d4c957f2dull;
     key |= 1; /* odd: never a block pointer */
     __atomic_store_n(&tcache_free_key.key, key, __ATOMIC_RELAXED);
-    /* Under memcheck no block is ever keyed (the caches are off). */
-    if (!vg_active)
+    /* Under memcheck no block is ever keyed (the caches are off), and
+     * every arena chunk stays CHUNK_ARENA_UNKEYED. */
+    if (!vg_active) {
         __atomic_store_n(&tcache_free_key.unkeyed, 0, __ATOMIC_RELAXED);
+        rtree_keys_in_force();
+    }
     /* The key before the limit: a thread that sees cached large classes
      * (tcache_max) may test a large block for the key. */
     __atomic_store_n(&tcache_max_size, opt_tcache_max < SMALL_MAX ? SMALL_MAX : opt_tcache_max, __ATOMIC_RELEASE);

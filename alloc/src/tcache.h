@@ -105,28 +105,26 @@ struct tcache_key {
 extern HIDDEN struct tcache_key tcache_free_key;
 
 /* Whether the block at ptr carries the key: it is free, in some thread's
- * cache or back in its run (unless written after free), for the paths
- * that may be handed any live block (malloc_usable_size, realloc, the
- * free slow path). */
+ * cache or back in its run (unless written after free), for the slow
+ * paths, which may be handed a block of any arena chunk, keyed or not
+ * (rtree.h); the fast paths, in CHUNK_ARENA chunks only, use
+ * tcache_carries_key(). */
 static ALWAYS_INLINE bool tcache_is_keyed(const void *ptr) {
     uintptr_t word = *(const uintptr_t *)ptr;
     uintptr_t diff = (word ^ __atomic_load_n(&tcache_free_key.key, __ATOMIC_RELAXED)) |
                      __atomic_load_n(&tcache_free_key.unkeyed, __ATOMIC_RELAXED);
     return diff == 0;
 }
-/* Whether the small region at ptr may be free: it carries the key, or the
- * key cannot tell (before the boot, under memcheck). No live block can
- * answer true, so malloc_usable_size() trusts a false answer and takes
- * its full test (the region's bit, then tcache_is_keyed()) on a true one.
- * A freed block carries the key while it is free: a free or fill writes
- * it, a flush leaves it, and a free past the caches writes it too
- * (tcache_key_uncached()); only a write after free removes it.
- * unkeyed is tested before the block is read: under memcheck a freed or
- * never-handed-out region is no-access, and reading it would be an error
- * in quarry's code rather than quarry's own report of the bad pointer. */
-static ALWAYS_INLINE bool tcache_may_be_free(const void *ptr) {
-    if (unlikely(__atomic_load_n(&tcache_free_key.unkeyed, __ATOMIC_RELAXED) != 0))
-        return true;
+/* Whether the block at ptr, in an arena chunk of kind CHUNK_ARENA
+ * (rtree.h), carries the key. Such chunks exist only once the key is in
+ * force (never under memcheck), so the test needs no word that turns it
+ * off, and no live block answers true: malloc_usable_size() trusts a
+ * false answer and takes its full test (the region's bit, then
+ * tcache_is_keyed()) on a true one. A freed block carries the key while
+ * it is free: a free or fill writes it, a flush leaves it, and a free
+ * past the caches writes it too (tcache_key_uncached()); only a write
+ * after free removes it. */
+static ALWAYS_INLINE bool tcache_carries_key(const void *ptr) {
     return *(const uintptr_t *)ptr == __atomic_load_n(&tcache_free_key.key, __ATOMIC_RELAXED);
 }
 /* Keys a small block freed straight into its run (no cache on the way),

@@ -12,6 +12,7 @@
 #include "rtree.h"
 #include "tcache.h"
 #include "valgrind_shim.h"
+#include "vg.h"
 
 /* Caching is off under valgrind unless asked for; these tests are about the
  * cache, so they ask. */
@@ -315,6 +316,21 @@ Test(tcache, a_freed_block_is_reported_by_malloc_usable_size_wherever_it_went) {
                        "quarry: malloc_usable_size(): invalid pointer 0x");
 }
 
+/* malloc_usable_size and realloc read a block's first word on their fast
+ * paths only in CHUNK_ARENA chunks, registered once the key is in force:
+ * under memcheck, where a freed block must not even be read, there are
+ * none, and every pointer takes the slow paths. */
+Test(tcache, fast_paths_read_blocks_only_in_keyed_chunks) {
+    void *p = quarry_malloc(48);
+    uint8_t kind = chunk_kinds[(uintptr_t)p >> LG_CHUNK];
+    if (vg_active)
+        cr_assert_eq(kind, CHUNK_ARENA_UNKEYED, "an arena chunk is keyed under memcheck");
+    else
+        cr_assert_eq(kind, CHUNK_ARENA, "an arena chunk made after the boot is not keyed");
+    cr_assert_eq(quarry_malloc_usable_size(p), 48);
+    quarry_free(p);
+}
+
 Test(tcache, double_frees_are_caught_in_and_after_the_cache) {
     assert_aborts_with(double_free_in_cache, NULL, "quarry: free(): invalid pointer 0x");
     assert_aborts_with(double_free_large_in_cache, NULL, "quarry: free(): invalid pointer 0x");
@@ -434,7 +450,7 @@ Test(tcache, caches_live_in_guarded_metadata_memory_not_among_user_blocks) {
     quarry_free(quarry_malloc(16)); /* the cache exists from here */
     struct tcache *tc = thread_tcache;
     cr_assert(tcache_is_real(tc));
-    cr_assert(!is_arena_chunk((uintptr_t)tc), "a thread cache sits in an arena chunk");
+    cr_assert_eq(chunk_kinds[(uintptr_t)tc >> LG_CHUNK], CHUNK_NONE, "a thread cache sits in a chunk of quarry's");
     cr_assert_null(rtree_get((uintptr_t)tc));
     char here[8], before[8];
     maps_around((uintptr_t)tc, here, before);
