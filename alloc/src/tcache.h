@@ -25,13 +25,15 @@
 struct arena;
 
 /* A stack of cached blocks: [base, top) holds them, oldest at base. The
- * static caches have base == top == end == NULL: every pop and every push
- * misses. */
+ * static caches have base == top == end == low_water == NULL: every pop
+ * and every push misses. */
 struct tcache_bin {
     void **top;
     void **base;
     void **end;
-    /* Lowest top since the last GC step of this bin. */
+    /* Lowest top since the last GC step of this bin (or since a fill or
+     * flush moved top below it): base <= low_water <= top, which
+     * tcache_alloc_at() relies on. */
     void **low_water;
 };
 _Static_assert(sizeof(struct tcache_bin) == 1 << CLASS_OFFSET_SHIFT,
@@ -201,13 +203,9 @@ static ALWAYS_INLINE struct tcache_bin_stats *tcache_stats_at(struct tcache *tc,
     return (struct tcache_bin_stats *)((char *)tc->stats + off);
 }
 
-/* Takes the top block of b, which is not empty: the hit of malloc's fast
- * path, and of opt_safe's slow one. */
-static ALWAYS_INLINE void *tcache_bin_pop(struct tcache *tc, struct tcache_bin *b) {
-    void **top = b->top - 1;
+/* Hands out the block at top, b's new top: the end of every pop. */
+static ALWAYS_INLINE void *tcache_bin_take(struct tcache *tc, struct tcache_bin *b, void **top) {
     b->top = top;
-    if (top < b->low_water)
-        b->low_water = top;
     void *p = *top;
     /* Every cached block carries the key (frees and fills write it): one
      * without it was written after it was freed, or freed twice with a
@@ -218,13 +216,29 @@ static ALWAYS_INLINE void *tcache_bin_pop(struct tcache *tc, struct tcache_bin *
     return p;
 }
 
-/* malloc's cache hit; off is the bin's offset (size_to_class_offset()). */
+/* Takes the top block of b, which is not empty: opt_safe's cache hit. */
+static ALWAYS_INLINE void *tcache_bin_pop(struct tcache *tc, struct tcache_bin *b) {
+    void **top = b->top - 1;
+    if (top < b->low_water)
+        b->low_water = top;
+    return tcache_bin_take(tc, b, top);
+}
+
+/* malloc's cache hit; off is the bin's offset (size_to_class_offset()).
+ * base <= low_water <= top always, so a stack whose top is above its
+ * low-water mark is not empty, and the pop below it stays at or above
+ * the mark: one compare tells both, and only a pop that reaches the mark
+ * tests for an empty stack and lowers the mark. */
 static ALWAYS_INLINE void *tcache_alloc_at(size_t off) {
     struct tcache *tc = thread_tcache;
     struct tcache_bin *b = tcache_bin_at(tc, off);
-    if (unlikely(b->top == b->base))
-        return tcache_alloc_slow(off >> CLASS_OFFSET_SHIFT);
-    return tcache_bin_pop(tc, b);
+    void **top = b->top;
+    if (unlikely(top == b->low_water)) {
+        if (top == b->base)
+            return tcache_alloc_slow(off >> CLASS_OFFSET_SHIFT);
+        b->low_water = top - 1;
+    }
+    return tcache_bin_take(tc, b, top - 1);
 }
 
 static ALWAYS_INLINE void *tcache_alloc(size_t bin) { return tcache_alloc_at(bin << CLASS_OFFSET_SHIFT); }

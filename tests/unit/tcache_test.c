@@ -67,6 +67,47 @@ Test(tcache, a_full_stack_flushes_its_oldest_half) {
     quarry_free(warm);
 }
 
+/* malloc's hit tests only top == low_water (tcache.h): it relies on
+ * base <= low_water <= top, with the mark lowered by each pop that goes
+ * below it, left by pushes and by pops above it, and reset by a fill. */
+Test(tcache, pops_lower_the_low_water_mark_and_pushes_leave_it) {
+    unsigned cls = size_to_class(512);
+    void *p[8];
+    void *first = quarry_malloc(512); /* a fill: the mark is the top */
+    struct tcache_bin *b = my_bin(cls);
+    cr_assert_eq(b->low_water, b->top);
+    cr_assert_gt(tcache_bin_count(b), 8);
+    for (int i = 0; i < 4; i++) {
+        p[i] = quarry_malloc(512);
+        cr_assert_eq(b->low_water, b->top, "a pop below the mark lowers it");
+    }
+    void **mark = b->low_water;
+    for (int i = 0; i < 4; i++)
+        quarry_free(p[i]);
+    cr_assert_eq(b->top, mark + 4);
+    cr_assert_eq(b->low_water, mark, "a push leaves the mark");
+    p[0] = quarry_malloc(512);
+    cr_assert_eq(b->low_water, mark, "a pop above the mark leaves it");
+    quarry_free(p[0]);
+    /* Drain the stack: the mark follows it down to the base, and the pop
+     * after that misses and fills. */
+    void *held[200];
+    unsigned n = 0;
+    while (b->top != b->base) {
+        held[n++] = quarry_malloc(512);
+        cr_assert(b->base <= b->low_water && b->low_water <= b->top);
+    }
+    cr_assert_eq(b->low_water, b->base);
+    void *refilled = quarry_malloc(512);
+    cr_assert_not_null(refilled);
+    cr_assert_gt(tcache_bin_count(b), 0, "the pop at an empty stack filled it");
+    cr_assert_eq(b->low_water, b->top);
+    quarry_free(refilled);
+    for (unsigned i = 0; i < n; i++)
+        quarry_free(held[i]);
+    quarry_free(first);
+}
+
 Test(tcache, gc_gives_back_what_an_idle_class_held) {
     unsigned cls = size_to_class(128);
     void *p[200];
