@@ -20,23 +20,35 @@ static void run_check(const struct run *r) {
 }
 
 /* Under b->lock: takes up to n free regions of run r, lowest first, a
- * bitmap word at a time. */
-static unsigned run_take_regions(struct run *r, void **dst, unsigned n) {
-    size_t size = class_size(r->cls);
-    unsigned got = 0;
-    for (unsigned w = 0; got < n && w < BITMAP_WORDS; w++) {
+ * bitmap word at a time, and stores them downwards from end: the lowest at
+ * end[-1]. Free regions at the bottom of a word (a fresh run has whole
+ * words of them) are taken by stepping the address, the others by
+ * find-first-set. */
+static unsigned run_take_regions(struct run *r, void **end, unsigned n) {
+    size_t size = r->reg_size;
+    void **d = end, **stop = end - n;
+    for (unsigned w = 0; d > stop && w < BITMAP_WORDS; w++) {
         uint64_t bits = r->bitmap[w];
         if (bits == 0)
             continue;
-        char *word_base = r->base + (size_t)w * 64 * size;
-        do {
-            dst[got++] = word_base + (size_t)__builtin_ctzll(bits) * size;
-            bits &= bits - 1;
-        } while (bits != 0 && got < n);
+        char *q = r->base + (size_t)w * 64 * size;
+        size_t want = (size_t)(d - stop);
+        uint64_t low = want >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << want) - 1;
+        if ((bits & low) == low) {
+            for (void **last = d - (want >= 64 ? 64 : want); d > last; q += size)
+                *--d = q;
+            bits &= ~low;
+        } else {
+            do {
+                *--d = q + (size_t)(unsigned)__builtin_ctzll(bits) * size;
+                bits &= bits - 1;
+            } while (bits != 0 && d > stop);
+        }
         /* Relaxed stores: malloc_usable_size() and realloc read words
          * unlocked (api.c). */
         __atomic_store_n(&r->bitmap[w], bits, __ATOMIC_RELAXED);
     }
+    unsigned got = (unsigned)(end - d);
     r->nfree -= (uint16_t)got;
     run_check(r);
     return got;
@@ -176,7 +188,7 @@ unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n) {
             if (r == NULL)
                 break;
         }
-        got += run_take_regions(r, dst + got, n - got);
+        got += run_take_regions(r, dst + n - got, n - got);
     }
     b->stats.nfills++;
     b->stats.nmalloc += got;

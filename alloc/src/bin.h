@@ -9,8 +9,10 @@
 
 /* A region of class cls from arena a; NULL when no run can be mapped. */
 void *bin_malloc(struct arena *a, unsigned cls);
-/* Up to n regions of class cls from arena a, in ascending address order,
- * under one lock acquisition; returns how many (0: no memory). */
+/* Up to n regions of class cls from arena a under one lock acquisition,
+ * stored downwards from dst[n - 1] in ascending address order (the lowest
+ * at dst[n - 1], as a stack's top wants it); returns how many, got, which
+ * then sit in dst[n - got .. n - 1] (0: no memory). */
 unsigned bin_fill(struct arena *a, unsigned cls, void **dst, unsigned n);
 /* Frees n regions of class cls, which may belong to different arenas:
  * each owning bin is locked once. Aborts with "free(): invalid pointer"

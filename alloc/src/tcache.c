@@ -316,10 +316,14 @@ void *tcache_alloc_slow(size_t bin) {
         if (tc->arena == NULL)
             return fail_enomem();
     }
-    /* Fill, then hand out the lowest address: regions arrive in ascending
-     * order and are stacked so that the lowest ends on top. */
+    /* Fill, then hand out the lowest address: bin_fill() stacks the
+     * regions so that the lowest ends on top. */
     unsigned want = tcache_bin_cap(b) >> tc->stats[bin].lg_fill_div;
-    unsigned got = bin_fill(tc->arena, bin, b->base, want ? want : 1);
+    if (want == 0)
+        want = 1;
+    unsigned got = bin_fill(tc->arena, bin, b->base, want);
+    if (unlikely(got != 0 && got < want)) /* short of memory: to the base */
+        memmove(b->base, b->base + (want - got), got * sizeof(void *));
     if (got == 0) {
         tcache_flush(tc);
         if (reclaim_for_retry())
@@ -330,21 +334,22 @@ void *tcache_alloc_slow(size_t bin) {
     tc->stats[bin].nfilled += got;
     if (unlikely(publishing))
         publish(tc);
-    for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
-        void *t = b->base[i];
-        b->base[i] = b->base[j];
-        b->base[j] = t;
-    }
+    /* Locals, loops of their own: stores through the blocks and the
+     * safe mode's atomics would otherwise make the compiler reload the
+     * stack's base and the key for every block. */
+    void **slots = b->base;
+    uintptr_t key = tc->free_key;
     /* The filled blocks wait in the cache: they carry the key like freed
      * ones, so that a stray free of one (by a thread that freed it twice,
      * another thread's copy having come back through its arena) is seen. */
-    for (unsigned i = 0; i + 1 < got; i++) {
-        *(uintptr_t *)b->base[i] = tc->free_key;
-        /* A block free in its run was in no cache: a set bit means a
-         * double free raced the flush that gave the block back. */
-        if (tcache_is_safe(tc) && chunk_cached_set(b->base[i]))
-            report_invalid_pointer("free", b->base[i]);
-    }
+    for (unsigned i = 0; i + 1 < got; i++)
+        *(uintptr_t *)slots[i] = key;
+    /* A block free in its run was in no cache: a set bit means a double
+     * free raced the flush that gave the block back. */
+    if (tcache_is_safe(tc))
+        for (unsigned i = 0; i + 1 < got; i++)
+            if (chunk_cached_set(slots[i]))
+                report_invalid_pointer("free", slots[i]);
     b->top = b->base + got - 1;
     b->low_water = b->top;
     void *p = *b->top;

@@ -8,6 +8,7 @@
 #include "quarry.h"
 #include "conf.h"
 #include "rtree.h"
+#include "vg.h"
 
 /* These tests look at the arena layer itself: no thread cache in front.
  * (Each test runs in a process of its own, before quarry starts.) */
@@ -74,6 +75,68 @@ Test(bins, regions_come_lowest_address_first_and_freed_ones_are_reused_first) {
     for (size_t i = 0; i < n * 3; i++)
         if (i != n + 7 && i != n + 3)
             quarry_free(p[i]);
+    free(p);
+}
+
+/* A fill stores its regions downwards, lowest at the top: the free ones
+ * of the current run in address order, whether they come as a whole
+ * bitmap word (stepped), the bottom of one, or scattered (find-first-set),
+ * then the bottom of a fresh run. */
+Test(bins, a_fill_takes_free_regions_in_order_whole_words_and_gaps_alike) {
+    struct arena *a = my_arena();
+    unsigned cls = size_to_class(16);
+    size_t n = size_classes[cls].nregs;
+    cr_assert_geq(n, 256, "a 16-byte run has at least four bitmap words");
+    char **p = malloc(2 * n * sizeof(*p));
+    for (size_t i = 0; i < 2 * n; i++)
+        p[i] = quarry_malloc(16);
+    struct run *r = chunk_of(p[0])->map[chunk_page(chunk_of(p[0]), p[0])];
+    char *base = r->base;
+    cr_assert_eq(r->nfree, 0, "the first run is full");
+    /* Give back regions 1-3 and 63, the whole second word, 130 and 200. */
+    size_t freed[80], nfreed = 0;
+    size_t singles[] = {1, 2, 3, 63, 130, 200};
+    for (size_t i = 0; i < 6; i++)
+        freed[nfreed++] = singles[i];
+    for (size_t k = 64; k < 128; k++)
+        freed[nfreed++] = k;
+    for (size_t i = 0; i < nfreed; i++)
+        quarry_free(base + freed[i] * 16);
+    cr_assert_eq(r->nfree, nfreed);
+    /* In address order: */
+    for (size_t i = 0; i < nfreed; i++)
+        for (size_t j = i + 1; j < nfreed; j++)
+            if (freed[j] < freed[i]) {
+                size_t t = freed[i];
+                freed[i] = freed[j];
+                freed[j] = t;
+            }
+    enum { EXTRA = 5 };
+    void *dst[80 + EXTRA];
+    unsigned want = (unsigned)nfreed + EXTRA;
+    cr_assert_eq(bin_fill(a, cls, dst, want), want);
+    for (size_t i = 0; i < nfreed; i++)
+        cr_assert_eq(dst[want - 1 - i], base + freed[i] * 16, "region %zu of the fill", i);
+    cr_assert_eq(r->nfree, 0);
+    cr_assert_eq(bitmap_count(r->bitmap), 0);
+    /* The rest: the bottom of another run, consecutive, above the rest. */
+    for (unsigned i = 0; i + 1 < EXTRA; i++)
+        cr_assert_eq((char *)dst[i], (char *)dst[i + 1] + 16);
+    cr_assert_neq(chunk_of(dst[0])->map[chunk_page(chunk_of(dst[0]), dst[0])], r);
+    /* Back, as live blocks: handed out as bin_malloc() does (memcheck
+     * learns of them), the key a region freed into its run keeps off. */
+    for (unsigned i = 0; i < want; i++) {
+        vg_alloc(dst[i], 16, false);
+        *(uintptr_t *)dst[i] = 0;
+        quarry_free(dst[i]);
+    }
+    for (size_t i = 0; i < 2 * n; i++) {
+        size_t k = (size_t)(p[i] - base) / 16;
+        bool was_freed = p[i] >= base && k < n && (p[i] - base) % 16 == 0 &&
+                         (k == 1 || k == 2 || k == 3 || k == 63 || k == 130 || k == 200 || (k >= 64 && k < 128));
+        if (!was_freed)
+            quarry_free(p[i]);
+    }
     free(p);
 }
 
