@@ -169,7 +169,9 @@ struct block {
  * liveness is checked here only when check_live is set: free checks it when
  * the block leaves the thread cache instead. */
 static void block_find(const void *ptr, const char *func, bool check_live, struct block *b) {
-    void *owner = rtree_get((uintptr_t)ptr);
+    /* The chunk-kind byte answers for keyed arena chunks in fewer loads
+     * than the registry, which it agrees with (rtree_set() writes both). */
+    void *owner = is_keyed_arena_chunk((uintptr_t)ptr) ? RTREE_ARENA_CHUNK : rtree_get((uintptr_t)ptr);
     if (owner == RTREE_ARENA_CHUNK) {
         /* Large first: the fast paths of free() and realloc() send only
          * what is not a small region here. */
@@ -348,6 +350,27 @@ static NOINLINE size_t usable_size_slow(const void *ptr) {
     return block_usable(&b);
 }
 
+/* The live large block ptr starts, ptr in a keyed arena chunk, or NULL
+ * for anything else: from the page map, without block_find(), for the
+ * paths Redis takes with its 4-8 KiB list nodes at every push and pop
+ * (malloc_usable_size, realloc). A cached large block carries the key, as
+ * a small one does. */
+static ALWAYS_INLINE struct run *live_large_run(const void *ptr) {
+    struct run *r = large_run_at(ptr);
+    if (r == NULL || (tcache_caches_pages(r->npages) && tcache_carries_key(ptr)))
+        return NULL;
+    return r;
+}
+
+/* In a keyed arena chunk, not a small region: a large block's size, or
+ * usable_size_slow(), which reports anything else. */
+static NOINLINE size_t usable_in_arena_chunk(const void *ptr) {
+    struct run *r = live_large_run(ptr);
+    if (likely(r != NULL))
+        return (size_t)r->npages << LG_PAGE;
+    return usable_size_slow(ptr);
+}
+
 /* A small region that does not carry the free key is live, or was never
  * handed out, or was written after it was freed (tcache.h): the one test
  * that no live block fails, so the region's bit (the descriptor's second
@@ -356,7 +379,9 @@ static NOINLINE size_t usable_size_slow(const void *ptr) {
 size_t quarry_malloc_usable_size(const void *ptr) {
     if (likely(is_keyed_arena_chunk((uintptr_t)ptr))) {
         struct run *r = run_of_region(ptr);
-        if (likely(r != NULL && !tcache_carries_key(ptr)))
+        if (unlikely(r == NULL))
+            return usable_in_arena_chunk(ptr);
+        if (likely(!tcache_carries_key(ptr)))
             return r->reg_size;
     }
     return usable_size_slow(ptr);
@@ -397,6 +422,19 @@ void *quarry_realloc(void *ptr, size_t size) {
 static NOINLINE void *realloc_slow(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_impl(size);
+    /* A large block resized within the large sizes, in place when its
+     * pages allow (Redis's list nodes shrink and grow so), without
+     * block_find(). */
+    if (size > SMALL_MAX && size <= LARGE_MAX && is_keyed_arena_chunk((uintptr_t)ptr)) {
+        struct run *r = live_large_run(ptr);
+        if (r != NULL) {
+            size_t old_usable = (size_t)r->npages << LG_PAGE;
+            if (large_resize(r, size)) {
+                tcache_count_direct((size_t)r->npages << LG_PAGE, old_usable);
+                return ptr;
+            }
+        }
+    }
     struct block b = {0};
     block_find(ptr, "realloc", true, &b);
     if (size == 0) {

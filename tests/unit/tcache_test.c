@@ -357,6 +357,52 @@ Test(tcache, a_freed_block_is_reported_by_malloc_usable_size_wherever_it_went) {
                        "quarry: malloc_usable_size(): invalid pointer 0x");
 }
 
+/* Large blocks (4-8 KiB, as Redis's list nodes) take their own path in
+ * malloc_usable_size and realloc: a live one is answered and resized, a
+ * freed one still in a cache (keyed) or back in its arena is reported. */
+static void usable_size_of_a_cached_large_block(void *arg) {
+    (void)arg;
+    void *a = quarry_malloc(6000);
+    quarry_free(a); /* cached: keyed */
+    (void)quarry_malloc_usable_size(a);
+}
+
+static void usable_size_of_a_large_block_back_in_its_arena(void *arg) {
+    (void)arg;
+    void *keep = quarry_malloc(6000);
+    void *a = quarry_malloc(6000);
+    quarry_free(a);
+    tcache_flush(thread_tcache); /* a free run now */
+    (void)quarry_malloc_usable_size(a);
+    quarry_free(keep);
+}
+
+static void realloc_of_a_cached_large_block(void *arg) {
+    (void)arg;
+    void *a = quarry_malloc(6000);
+    quarry_free(a);
+    (void)quarry_realloc(a, 9000);
+}
+
+Test(tcache, large_blocks_are_sized_resized_and_reported_without_the_registry) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("memcheck reports the read of the freed block itself");
+    char *a = quarry_malloc(6000);
+    cr_assert_eq(quarry_malloc_usable_size(a), 2 * PAGE);
+    memset(a, 0x5a, 6000);
+    char *b = quarry_realloc(a, 7000);
+    cr_assert_eq(b, a, "the same two pages");
+    char *c = quarry_realloc(b, 3 * PAGE + 1);
+    cr_assert_eq(quarry_malloc_usable_size(c), 4 * PAGE);
+    for (int i = 0; i < 6000; i++)
+        cr_assert_eq(c[i], 0x5a);
+    quarry_free(c);
+    assert_aborts_with(usable_size_of_a_cached_large_block, NULL, "quarry: malloc_usable_size(): invalid pointer 0x");
+    assert_aborts_with(usable_size_of_a_large_block_back_in_its_arena, NULL,
+                       "quarry: malloc_usable_size(): invalid pointer 0x");
+    assert_aborts_with(realloc_of_a_cached_large_block, NULL, "quarry: realloc(): invalid pointer 0x");
+}
+
 /* malloc_usable_size and realloc read a block's first word on their fast
  * paths only in CHUNK_ARENA chunks, registered once the key is in force:
  * under memcheck, where a freed block must not even be read, there are
