@@ -422,21 +422,14 @@ void *quarry_realloc(void *ptr, size_t size) {
 static NOINLINE void *realloc_slow(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_impl(size);
-    /* A large block resized within the large sizes, in place when its
-     * pages allow (Redis's list nodes shrink and grow so), without
-     * block_find(). */
-    if (size > SMALL_MAX && size <= LARGE_MAX && is_keyed_arena_chunk((uintptr_t)ptr)) {
-        struct run *r = live_large_run(ptr);
-        if (r != NULL) {
-            size_t old_usable = (size_t)r->npages << LG_PAGE;
-            if (large_resize(r, size)) {
-                tcache_count_direct((size_t)r->npages << LG_PAGE, old_usable);
-                return ptr;
-            }
-        }
-    }
     struct block b = {0};
-    block_find(ptr, "realloc", true, &b);
+    /* A large block resized within the large sizes (Redis's list nodes
+     * shrink and grow so) is found without block_find(). */
+    if (size > SMALL_MAX && size <= LARGE_MAX && is_keyed_arena_chunk((uintptr_t)ptr) &&
+        (b.run = live_large_run(ptr)) != NULL)
+        b.kind = BLOCK_LARGE;
+    else
+        block_find(ptr, "realloc", true, &b);
     if (size == 0) {
         /* As glibc: realloc(p, 0) frees p and returns NULL. */
         block_free(ptr, &b);
