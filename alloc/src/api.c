@@ -350,23 +350,14 @@ static NOINLINE size_t usable_size_slow(const void *ptr) {
     return block_usable(&b);
 }
 
-/* The live large block ptr starts, ptr in a keyed arena chunk, or NULL
- * for anything else: from the page map, without block_find(), for the
- * paths Redis takes with its 4-8 KiB list nodes at every push and pop
- * (malloc_usable_size, realloc). A cached large block carries the key, as
- * a small one does. */
-static ALWAYS_INLINE struct run *live_large_run(const void *ptr) {
-    struct run *r = large_run_at(ptr);
-    if (r == NULL || (tcache_caches_pages(r->npages) && tcache_carries_key(ptr)))
-        return NULL;
-    return r;
-}
-
-/* In a keyed arena chunk, not a small region: a large block's size, or
- * usable_size_slow(), which reports anything else. */
+/* In a keyed arena chunk, not a small region: a live large block's size
+ * from the page map (as free_in_arena_chunk() frees one), without
+ * block_find(), for Redis's 4-8 KiB list nodes, whose size it asks at
+ * every push and pop; anything else through usable_size_slow(), which
+ * reports it. A cached large block carries the key, as a small one does. */
 static NOINLINE size_t usable_in_arena_chunk(const void *ptr) {
-    struct run *r = live_large_run(ptr);
-    if (likely(r != NULL))
+    struct run *r = large_run_at(ptr);
+    if (likely(r != NULL && !(tcache_caches_pages(r->npages) && tcache_carries_key(ptr))))
         return (size_t)r->npages << LG_PAGE;
     return usable_size_slow(ptr);
 }
@@ -423,13 +414,7 @@ static NOINLINE void *realloc_slow(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_impl(size);
     struct block b = {0};
-    /* A large block resized within the large sizes (Redis's list nodes
-     * shrink and grow so) is found without block_find(). */
-    if (size > SMALL_MAX && size <= LARGE_MAX && is_keyed_arena_chunk((uintptr_t)ptr) &&
-        (b.run = live_large_run(ptr)) != NULL)
-        b.kind = BLOCK_LARGE;
-    else
-        block_find(ptr, "realloc", true, &b);
+    block_find(ptr, "realloc", true, &b);
     if (size == 0) {
         /* As glibc: realloc(p, 0) frees p and returns NULL. */
         block_free(ptr, &b);
