@@ -230,7 +230,7 @@ static NOINLINE void free_large_uncached(void *ptr) {
 static ALWAYS_INLINE void block_free(void *ptr, const struct block *b) {
     switch (b->kind) {
     case BLOCK_SMALL:
-        tcache_free_at(b->run->cls_offset, ptr);
+        tcache_free(b->run->cls, ptr);
         break;
     case BLOCK_LARGE:
         if (tcache_caches_pages(b->run->npages)) {
@@ -290,9 +290,10 @@ static NOINLINE void free_in_arena_chunk(void *ptr) {
 
 void quarry_free(void *ptr) {
     if (likely(is_keyed_arena_chunk((uintptr_t)ptr))) {
-        struct run *r = run_of_region(ptr);
-        if (likely(r != NULL)) {
-            tcache_free_at(r->cls_offset, ptr);
+        size_t off;
+        uint32_t index;
+        if (likely(page_region_at(ptr, &off, &index) != NULL)) {
+            tcache_free_at(off, ptr);
             return;
         }
         free_in_arena_chunk(ptr);
@@ -318,9 +319,9 @@ static NOINLINE void free_sized_slow(void *ptr, size_t size) {
 
 void quarry_free_sized(void *ptr, size_t size) {
     if (likely(size <= SMALL_MAX && is_keyed_arena_chunk((uintptr_t)ptr))) {
-        size_t off = size_to_class_offset(size);
-        struct run *r = run_of_region(ptr);
-        if (likely(r != NULL && r->cls_offset == off)) {
+        size_t off;
+        uint32_t index;
+        if (likely(page_region_at(ptr, &off, &index) != NULL && off == size_to_class_offset(size))) {
             tcache_free_at(off, ptr);
             return;
         }
@@ -328,18 +329,21 @@ void quarry_free_sized(void *ptr, size_t size) {
     free_sized_slow(ptr, size);
 }
 
-/* The live small region ptr starts, or NULL for anything else (NULL,
- * large, huge, invalid, freed): the lookup free() does, plus the two
- * liveness tests (the region's bit, then the key only freed blocks
- * carry), for realloc, which must not hand a free region back as live. */
-static ALWAYS_INLINE struct run *live_small_region(const void *ptr) {
+/* The class of the live small region ptr starts (its facts, and its
+ * offset in *off), or NULL for anything else (NULL, large, huge, invalid,
+ * freed): the lookup free() does, plus the two liveness tests (the
+ * region's bit, then the key only freed blocks carry), for realloc, which
+ * must not hand a free region back as live. The bit is the one read of
+ * the run's descriptor; its index is below the class's region count, so
+ * even a stray pointer's read stays within the descriptor. */
+static ALWAYS_INLINE const struct class_facts *live_small_region(const void *ptr, size_t *off) {
     if (unlikely(!is_keyed_arena_chunk((uintptr_t)ptr)))
         return NULL;
     uint32_t index;
-    struct run *r = run_region_at(ptr, &index);
-    if (unlikely(r == NULL || bitmap_get_relaxed(r->bitmap, index) || tcache_carries_key(ptr)))
+    const struct class_facts *f = page_region_at(ptr, off, &index);
+    if (unlikely(f == NULL || bitmap_get_relaxed(run_of_page(ptr)->bitmap, index) || tcache_carries_key(ptr)))
         return NULL;
-    return r;
+    return f;
 }
 
 static NOINLINE size_t usable_size_slow(const void *ptr) {
@@ -369,25 +373,27 @@ static NOINLINE size_t usable_in_arena_chunk(const void *ptr) {
  * usable_size_slow() reports it. */
 size_t quarry_malloc_usable_size(const void *ptr) {
     if (likely(is_keyed_arena_chunk((uintptr_t)ptr))) {
-        struct run *r = run_of_region(ptr);
-        if (unlikely(r == NULL))
+        size_t off;
+        uint32_t index;
+        const struct class_facts *f = page_region_at(ptr, &off, &index);
+        if (unlikely(f == NULL))
             return usable_in_arena_chunk(ptr);
         if (likely(!tcache_carries_key(ptr)))
-            return r->reg_size;
+            return f->size;
     }
     return usable_size_slow(ptr);
 }
 
 /* A live small region into a block of another class: the lookup is done. */
-static NOINLINE void *realloc_small_move(void *ptr, const struct run *r, size_t size) {
+static NOINLINE void *realloc_small_move(void *ptr, size_t off, size_t size) {
     if (unlikely(size > SIZE_LIMIT))
         return fail_enomem();
     void *p = malloc_impl(size);
     if (unlikely(p == NULL))
         return NULL;
-    size_t old_size = class_size(r->cls);
+    size_t old_size = class_facts_at(off)->size;
     memcpy(p, ptr, old_size < size ? old_size : size);
-    tcache_free_at(r->cls_offset, ptr);
+    tcache_free_at(off, ptr);
     return p;
 }
 
@@ -397,14 +403,15 @@ static NOINLINE void *realloc_slow(void *ptr, size_t size);
  * lists grow and shrink so, constantly) returns at once; one moving to
  * another class skips the second lookup. Every other case, realloc_slow. */
 void *quarry_realloc(void *ptr, size_t size) {
-    struct run *r = live_small_region(ptr);
-    if (likely(r != NULL && size != 0)) {
-        if (likely(size <= SMALL_MAX && size_to_class(size) == r->cls)) {
-            size_t usable = r->reg_size;
+    size_t off;
+    const struct class_facts *f = live_small_region(ptr, &off);
+    if (likely(f != NULL && size != 0)) {
+        if (likely(size <= SMALL_MAX && size_to_class_offset(size) == off)) {
+            size_t usable = f->size;
             tcache_count_direct(usable, usable);
             return ptr;
         }
-        return realloc_small_move(ptr, r, size);
+        return realloc_small_move(ptr, off, size);
     }
     return realloc_slow(ptr, size);
 }

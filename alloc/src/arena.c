@@ -228,6 +228,7 @@ struct run *arena_run_alloc(struct arena *a, size_t npages, size_t align_pages, 
         size_t first = chunk_page(c, start);
         for (size_t i = 0; i < npages; i++)
             c->map[first + i] = r;
+        chunk_set_page_classes(start, npages, cls);
     } else {
         map_set_ends(r);
     }
@@ -255,6 +256,8 @@ void arena_run_insert_free(struct arena *a, struct run *r, enum run_kind kind) {
     struct chunk *c = chunk_of(r->base);
     size_t first = chunk_page(c, r->base);
     size_t end = first + r->npages;
+    if (r->kind == RUN_SMALL)
+        chunk_set_page_classes(r->base, r->npages, NSMALL);
     r->kind = kind;
     r->small_nregs = 0; /* a small run's, until now */
     /* Merge only with neighbours of the same kind: clean pages must keep
@@ -366,6 +369,12 @@ void arena_check(struct arena *a) {
             if (r->base != chunk_page_addr(c, page) || r->npages == 0 || page + r->npages > CHUNK_NPAGES ||
                 c->map[page + r->npages - 1] != r)
                 report_fatal("arena check: the page map does not tile the chunk with runs");
+            size_t want_off = r->kind == RUN_SMALL ? (size_t)r->cls << CLASS_OFFSET_SHIFT : CLASS_NONE_OFFSET;
+            for (size_t i = page; i < page + r->npages; i++)
+                if (c->classes[i].cls_offset != want_off ||
+                    (r->kind == RUN_SMALL &&
+                     c->classes[i].base_product != (uint32_t)(uintptr_t)r->base * class_facts[r->cls].inverse))
+                    report_fatal("arena check: a page's class entry disagrees with its run");
             if (r->kind == RUN_FREE_DIRTY)
                 c_dirty += r->npages;
             else if (r->kind == RUN_FREE_LAZY)

@@ -58,7 +58,6 @@ static void run_init_small(struct run *r, unsigned cls) {
     const struct size_class *sc = &size_classes[cls];
     r->nfree = sc->nregs;
     r->reg_size = (uint16_t)sc->size;
-    r->cls_offset = (uint16_t)(cls << CLASS_OFFSET_SHIFT);
     r->div_shift = (uint8_t)__builtin_ctz(sc->size);
     r->div_inverse = odd_inverse(sc->size >> r->div_shift);
     bitmap_init(r->bitmap, sc->nregs);

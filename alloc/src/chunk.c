@@ -43,11 +43,22 @@ static void chunk_init(struct chunk *c, struct arena *a) {
     c->arena = a;
     c->nalloc_pages = 0;
     c->ndirty_pages = 0;
-    for (size_t i = 0; i < CHUNK_NPAGES; i++)
+    for (size_t i = 0; i < CHUNK_NPAGES; i++) {
         c->map[i] = &run_none;
+        c->classes[i] = (struct page_class){0, CLASS_NONE_OFFSET};
+    }
     vg_no_access(chunk_page_addr(c, CHUNK_HEADER_PAGES), CHUNK - CHUNK_HEADER_PAGES * PAGE);
     if (opt_thp != THP_DEFAULT)
         os_advise_hugepages(c, CHUNK, opt_thp == THP_ALWAYS);
+}
+
+void chunk_set_page_classes(char *base, size_t npages, unsigned cls) {
+    struct chunk *c = chunk_of(base);
+    size_t first = chunk_page(c, base);
+    const struct class_facts *f = &class_facts[cls];
+    struct page_class e = {(uint32_t)(uintptr_t)base * f->inverse, cls << CLASS_OFFSET_SHIFT};
+    for (size_t i = 0; i < npages; i++)
+        c->classes[first + i] = e;
 }
 
 /* opt_safe's bitmaps (chunk.h), metadata memory with guard pages like

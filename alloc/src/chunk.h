@@ -1,7 +1,10 @@
 /*
  * Chunks and page runs. A chunk is CHUNK bytes aligned to CHUNK; its first
  * CHUNK_HEADER_PAGES pages hold struct chunk, whose page map has one entry
- * per remaining page: the struct run that page belongs to.
+ * per remaining page: the struct run that page belongs to. A second
+ * per-page array, exact for every page, tells the fast paths of free,
+ * malloc_usable_size and realloc the class of a small run's page and where
+ * its run starts, so that they never wait on a descriptor (page_region_at()).
  *
  * Which map entries are kept exact:
  *   - every page of a small run (free() of any region finds its run);
@@ -25,7 +28,7 @@
 
 struct arena;
 
-#define CHUNK_HEADER_PAGES 3
+#define CHUNK_HEADER_PAGES 5
 #define RUN_PAGES_MAX (CHUNK_NPAGES - CHUNK_HEADER_PAGES)
 /* The largest large allocation; above it, allocations are huge. */
 #define LARGE_MAX (RUN_PAGES_MAX * PAGE)
@@ -57,17 +60,12 @@ struct run {
     uint8_t kind;
     uint8_t cls;     /* RUN_SMALL: size class */
     uint16_t nfree;  /* RUN_SMALL: free regions */
-    /* RUN_SMALL: class_size(cls), one load away for malloc_usable_size()
-     * and realloc (the class table is two more). */
-    uint16_t reg_size;
+    uint16_t reg_size; /* RUN_SMALL: class_size(cls) */
     /* RUN_SMALL: the class's nregs; 0 for every other kind (set by the
      * bin that makes the run small, cleared when it is freed), so that the
      * region test of run_region_at() needs no test of the kind. */
     uint32_t small_nregs;
     uint8_t div_shift; /* RUN_SMALL: trailing zero bits of the class size */
-    /* RUN_SMALL: cls << CLASS_OFFSET_SHIFT (size_class.h), the class's
-     * byte offset in the thread cache's per-class arrays. */
-    uint16_t cls_offset;
     /* A run is small or free, never both: their fields share the space.
      * (An unlocked reader that raced a small run's release reads garbage
      * only for a pointer that was already invalid; the locked paths hold
@@ -89,6 +87,17 @@ struct run {
         };
     };
 } __attribute__((aligned(16)));
+
+/* A page's entry for the fast paths. For a page of a small run: the class
+ * offset (cls << CLASS_OFFSET_SHIFT, size_class.h) and the low 32 bits of
+ * the run's base times the class's inverse, modulo 2^32.
+ * For every other page (the header's, free and large runs'):
+ * CLASS_NONE_OFFSET, whose class has no regions. Written under the arena
+ * lock when a small run is made and when it is released. */
+struct page_class {
+    uint32_t base_product;
+    uint32_t cls_offset;
+};
 
 struct chunk;
 NORETURN COLD void chunk_report_corrupt(const struct chunk *c, const char *func);
@@ -116,6 +125,7 @@ struct chunk {
     /* Indexed by page number in the chunk; the header's own entries stay
      * NULL, so a pointer into the header finds no run. */
     struct run *map[CHUNK_NPAGES];
+    struct page_class classes[CHUNK_NPAGES];
 };
 
 _Static_assert(sizeof(struct chunk) <= CHUNK_HEADER_PAGES * PAGE, "chunk header too large");
@@ -189,9 +199,14 @@ static ALWAYS_INLINE void chunk_cached_clear(const void *p) {
     __atomic_fetch_and(w, ~mask, __ATOMIC_RELAXED);
 }
 
+/* p's page number in its chunk, as the fast paths compute it (the same
+ * expression in each, so that the compiler computes it once). */
+static ALWAYS_INLINE size_t page_in_chunk(const void *p) {
+    return ((uintptr_t)p & CHUNK_MASK) >> LG_PAGE;
+}
+
 static ALWAYS_INLINE struct run *run_of_page(const void *p) {
-    struct chunk *c = chunk_of(p);
-    return c->map[chunk_page(c, p)];
+    return chunk_of(p)->map[page_in_chunk(p)];
 }
 
 /* The large run p is the start of, or NULL: the page map's entry for a
@@ -215,6 +230,33 @@ static ALWAYS_INLINE struct run *run_region_at(const void *p, uint32_t *index) {
     *index = (uint32_t)i;
     return r;
 }
+
+/* The fast paths' region test: the facts of p's class when p starts a
+ * region of a small run, with the class offset and the region's index;
+ * else NULL. One load of the page's entry, then the class table (a few hot
+ * cache lines), never the run's descriptor, which on a large heap is a
+ * cache miss (docs/design.md). It answers as run_region_at() does for
+ * every page whose run is not being made or released at that moment;
+ * an unlocked caller that races either was handed a stray pointer, and
+ * the locked paths test such a pointer again with run_region_at(). */
+static ALWAYS_INLINE const struct class_facts *page_region_at(const void *p, size_t *cls_offset, uint32_t *index) {
+    const struct page_class *e = &chunk_of(p)->classes[page_in_chunk(p)];
+    size_t off = e->cls_offset;
+    const struct class_facts *f = class_facts_at(off);
+    /* (p - base) * inverse modulo 2^32, from p's low bits alone: p and
+     * the base lie in one chunk, so their distance stays exact. */
+    uint32_t i = region_index32((uint32_t)(uintptr_t)p * f->inverse - e->base_product, f->shift);
+    if (unlikely(i >= f->nregs))
+        return NULL;
+    *cls_offset = off;
+    *index = i;
+    return f;
+}
+
+/* Marks the pages of a small run of class cls that starts at base (npages
+ * of them), or with cls == NSMALL the pages of a run that is no longer
+ * small. */
+void chunk_set_page_classes(char *base, size_t npages, unsigned cls);
 
 static ALWAYS_INLINE struct run *run_of_region(const void *p) {
     uint32_t index;

@@ -539,7 +539,7 @@ static void diagnose_metadata(struct doctor *d) {
     out_bytes(o, v->base);
     out_str(o, " in base memory (run descriptors, thread caches, the chunk registry).\n");
     if (headers >= v->base && v->nchunks != 0) {
-        /* A header is a fixed 12 KiB a chunk: it weighs only when chunks
+        /* A header is a fixed 20 KiB a chunk: it weighs only when chunks
          * are nearly empty, each pinned by a few live pages. */
         out_str(o, "     The chunks hold ");
         out_bytes(o, v->pactive * PAGE / v->nchunks);

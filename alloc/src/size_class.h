@@ -35,6 +35,25 @@ static ALWAYS_INLINE size_t size_to_class_offset(size_t size) {
 
 static ALWAYS_INLINE size_t class_size(unsigned cls) { return size_classes[cls].size; }
 
+/* What the fast paths need of a class, found from the class offset that a
+ * chunk's per-page entry holds (chunk.h), so that they never read a run's
+ * descriptor: 32 bytes an entry, indexed by class offset. The entry at
+ * CLASS_NONE_OFFSET has no regions: the offset of every page that is not
+ * in a small run, whose region test then always fails. */
+struct class_facts {
+    uint32_t inverse; /* of the size's odd part, modulo 2^32 */
+    uint32_t nregs;
+    uint32_t size;
+    uint32_t shift; /* trailing zero bits of the size */
+} __attribute__((aligned(32)));
+
+#define CLASS_NONE_OFFSET (NSMALL << CLASS_OFFSET_SHIFT)
+extern HIDDEN const struct class_facts class_facts[NSMALL + 1];
+
+static ALWAYS_INLINE const struct class_facts *class_facts_at(size_t off) {
+    return (const struct class_facts *)((const char *)class_facts + off);
+}
+
 /* Division of an offset by a class size, exact or refused, in one
  * multiply. With size = odd << shift and inverse = odd^-1 (mod 2^64),
  * region_index() is a bijection of 64-bit values that takes k * size to
@@ -55,6 +74,14 @@ static inline uint64_t odd_inverse(uint64_t odd) {
 static ALWAYS_INLINE uint64_t region_index(uint64_t offset, uint64_t inverse, unsigned shift) {
     uint64_t q = offset * inverse;
     return (q >> shift) | (q << (-shift & 63)); /* rotate right */
+}
+
+/* The same in 32 bits, for offsets known to lie within one chunk (less
+ * than 2^22 either way), which stay distinct modulo 2^32. The offset comes
+ * in already multiplied by the 32-bit inverse, so that a caller can take
+ * off a run's base as a product computed when the run was made (chunk.h). */
+static ALWAYS_INLINE uint32_t region_index32(uint32_t product, unsigned shift) {
+    return (product >> shift) | (product << (-shift & 31));
 }
 
 #endif

@@ -254,7 +254,7 @@ static inline void *tcache_alloc_aligned(size_t bin, size_t align) {
     return tcache_alloc(bin);
 }
 
-/* free's cache push; off is the bin's offset (a run's cls_offset). */
+/* free's cache push; off is the bin's offset (a class offset, size_class.h). */
 static ALWAYS_INLINE void tcache_free_at(size_t off, void *ptr) {
     struct tcache *tc = thread_tcache;
     struct tcache_bin *b = tcache_bin_at(tc, off);

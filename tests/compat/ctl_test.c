@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "chunk.h"
 #include "conf.h"
 #include "ctl.h"
 #include "init.h"
@@ -261,11 +262,13 @@ Test(ctl, every_name_reads_with_its_size_and_refuses_other_sizes) {
     char i[16], name[256];
     snprintf(i, sizeof(i), "%u", thread_arena->index);
     const char *arena_indices[] = {i, "4096"};
+    char last_lextent[16];
+    snprintf(last_lextent, sizeof(last_lextent), "%u", (unsigned)(RUN_PAGES_MAX - 1));
     for (size_t k = 0; k < NNAMES; k++) {
         const struct name_type *t = &names[k];
         for (unsigned a = 0; a < 2; a++) {
             for (unsigned jj = 0; jj < 2; jj++) {
-                const char *j = strstr(t->name, "lextent") ? (jj ? "1020" : "0") : (jj ? "27" : "0");
+                const char *j = strstr(t->name, "lextent") ? (jj ? last_lextent : "0") : (jj ? "27" : "0");
                 instantiate(t->name, arena_indices[a], j, name, sizeof(name));
                 unsigned char buf[64];
                 size_t len = t->size;
@@ -322,14 +325,18 @@ Test(ctl, unknown_names_and_indices_are_enoent) {
         "stats.allocated.x", "Stats.allocated", "stats.allocatedx", "stats.arenas", "stats.arenas.",
         "stats.arenas.x.pactive", "stats.arenas.4097.pactive", "stats.arenas.-1.pactive",
         "stats.arenas.0x0.pactive", "stats.arenas.99999999999999999999999999.pactive",
-        "stats.arenas.0.bins.28.nmalloc", "stats.arenas.0.lextents.1021.nmalloc", "arenas.bin.28.size",
-        "arenas.lextent.1021.size", "arena.4097.purge", "arena.99999.purge", "arena..purge", "opt",
+        "stats.arenas.0.bins.28.nmalloc", "arenas.bin.28.size", "arena.4097.purge", "arena.99999.purge", "arena..purge", "opt",
         "opt.", "opt.nonsense", "opt.narenasx", "config.nonsense", "thread.tcache", "no.such.name",
         "arenas.bin.0", "arenas.bin.0.size.more", "version.x",
     };
     size_t v[8], len = sizeof(size_t);
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
         cr_assert_eq(quarry_ctl(bad[k], v, &len, NULL, 0), ENOENT, "\"%s\"", bad[k]);
+    char past_last[64]; /* one large class past the last */
+    snprintf(past_last, sizeof(past_last), "arenas.lextent.%u.size", (unsigned)RUN_PAGES_MAX);
+    cr_assert_eq(quarry_ctl(past_last, v, &len, NULL, 0), ENOENT, "%s", past_last);
+    snprintf(past_last, sizeof(past_last), "stats.arenas.0.lextents.%u.nmalloc", (unsigned)RUN_PAGES_MAX);
+    cr_assert_eq(quarry_ctl(past_last, v, &len, NULL, 0), ENOENT, "%s", past_last);
     static char longname[10000];
     memset(longname, 'a', sizeof(longname) - 1);
     cr_assert_eq(quarry_ctl(longname, v, &len, NULL, 0), ENOENT);
@@ -476,14 +483,14 @@ Test(ctl, values_make_sense) {
     cr_assert_str_eq(s, "dontneed");
     cr_assert_eq(ctl_size("arenas.page"), 4096);
     cr_assert_eq(ctl_size("arenas.lextent.0.size"), 4096);
-    cr_assert_eq(ctl_size("arenas.lextent.1020.size"), 1021 * 4096);
+    cr_assert_eq(ctl_size("arenas.lextent.1018.size"), 1019 * 4096);
     cr_assert_eq(ctl_size("arenas.bin.3.slab_size"), (size_t)size_classes[3].run_pages * 4096);
     unsigned u;
     len = sizeof(u);
     cr_assert_eq(quarry_ctl("arenas.nbins", &u, &len, NULL, 0), 0);
     cr_assert_eq(u, 28);
     cr_assert_eq(quarry_ctl("arenas.nlextents", &u, &len, NULL, 0), 0);
-    cr_assert_eq(u, 1021);
+    cr_assert_eq(u, 1019);
     cr_assert_eq(quarry_ctl("thread.arena", &u, &len, NULL, 0), 0);
     cr_assert_eq(u, thread_arena->index);
     bool b;

@@ -236,7 +236,7 @@ Test(doctor, madv_free_pages_are_a_finding) {
 }
 
 /* Sparse chunks: in each of 400 chunks one page stays in use and the rest
- * is freed and purged, so each chunk's 12 KiB header outweighs what it
+ * is freed and purged, so each chunk's 20 KiB header outweighs what it
  * holds: metadata is most of resident memory. Only address space is
  * taken (the large blocks are never written). */
 Test(doctor, metadata_is_a_finding_when_it_outweighs_the_heap) {

@@ -35,7 +35,7 @@ def main():
             at += w
             kinds.add(cell.get("class"))
         assert at == pages, f"row {row.get('data-addr')} covers {at} pages"
-        assert cells[0].get("class") == "header" and cells[0].get("width") == "3"
+        assert cells[0].get("class") == "header" and cells[0].get("width") == "5"  # CHUNK_HEADER_PAGES
     for kind in ("small", "large", "free-dirty"):
         assert kind in kinds, f"no {kind} cell in {sorted(kinds)}"
     texts = " ".join(t.text or "" for t in root.iter(SVG + "text"))

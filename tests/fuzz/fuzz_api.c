@@ -90,7 +90,7 @@ static uint32_t take_bytes(struct input *in, int n) {
     return v;
 }
 
-#define LARGE_MAX_GUESS ((size_t)1021 << 12)
+#define LARGE_MAX_GUESS ((size_t)1019 << 12) /* LARGE_MAX: 4 MiB less the 5 header pages */
 
 /* Sizes spread over the small classes, large runs and huge mappings, plus
  * the boundaries between them and sizes no allocator can serve. */

@@ -52,6 +52,66 @@ Test(page_map, small_and_large_runs_are_recorded_for_their_pages) {
     quarry_free(big);
 }
 
+/* The fast paths' per-page entries (chunk.h, page_region_at()) agree with
+ * the run descriptors at every byte of a small run of each class, name no
+ * class in the header or a large run, and forget a small run's class when
+ * the run goes back to the arena. */
+static size_t page_test_mismatches(const struct run *r, unsigned cls) {
+    size_t bad = 0, size = class_size(cls), bytes = (size_t)r->npages * PAGE;
+    for (size_t o = 0; o < bytes; o++) {
+        size_t off = 0;
+        uint32_t index = 0, dindex = 0;
+        const struct class_facts *f = page_region_at(r->base + o, &off, &index);
+        bool starts = o % size == 0 && o / size < size_classes[cls].nregs;
+        if ((f != NULL) != starts || (run_region_at(r->base + o, &dindex) != NULL) != starts)
+            bad++;
+        else if (starts && (f->size != size || off != (size_t)cls << CLASS_OFFSET_SHIFT || index != o / size ||
+                            dindex != index))
+            bad++;
+    }
+    return bad;
+}
+
+Test(page_map, small_run_pages_tell_the_fast_paths_their_class_and_no_other_page_does) {
+    struct arena *a = my_arena();
+    (void)a;
+    for (unsigned cls = 0; cls < NSMALL; cls++) {
+        char *p = quarry_malloc(class_size(cls));
+        struct run *r = run_of_page(p);
+        cr_assert_eq(page_test_mismatches(r, cls), 0, "class %u", cls);
+        struct chunk *c = chunk_of(p);
+        size_t off;
+        uint32_t index;
+        for (size_t o = 0; o < CHUNK_HEADER_PAGES * PAGE; o += 8)
+            cr_assert_null(page_region_at((char *)c + o, &off, &index), "header offset %zu", o);
+        quarry_free(p);
+    }
+    char *big = quarry_malloc(3 * PAGE);
+    size_t off;
+    uint32_t index;
+    for (size_t o = 0; o < 3 * PAGE; o += 8)
+        cr_assert_null(page_region_at(big + o, &off, &index), "large block offset %zu", o);
+    quarry_free(big);
+
+    /* Four runs' worth of 1 KiB blocks, all freed: the runs that went back
+     * to the arena (all but a bin's spare) name no class any more. */
+    unsigned cls = size_to_class(1024);
+    size_t n = size_classes[cls].nregs;
+    static char *blocks[4 * RUN_MAX_REGIONS];
+    for (size_t i = 0; i < 4 * n; i++)
+        blocks[i] = quarry_malloc(1024);
+    for (size_t i = 0; i < 4 * n; i++)
+        quarry_free(blocks[i]);
+    size_t released = 0;
+    for (size_t i = 0; i < 4 * n; i++) {
+        if (run_of_page(blocks[i])->kind == RUN_SMALL)
+            continue;
+        released++;
+        cr_assert_null(page_region_at(blocks[i], &off, &index), "block %zu of a released run", i);
+    }
+    cr_assert_geq(released, 2 * n, "the emptied runs went back to the arena");
+}
+
 Test(bins, regions_come_lowest_address_first_and_freed_ones_are_reused_first) {
     unsigned cls = size_to_class(48);
     size_t n = size_classes[cls].nregs;

@@ -87,6 +87,44 @@ Test(size_class, region_index_divides_exactly_or_refuses) {
     }
 }
 
+Test(size_class, the_fast_paths_32_bit_region_test_divides_exactly_or_refuses_within_a_chunk) {
+    /* page_region_at() (chunk.h) tests (p - base) * inverse modulo 2^32,
+     * from the low bits of p and of a run's base: for a run at the lowest
+     * and at the highest place in a chunk, every offset of the run and of
+     * the page either side gives offset / size exactly when the division
+     * is exact and within the run, and every other point of the chunk
+     * (a stride prime to every size) at least nregs. The facts table is
+     * the class table's, with no regions past the last class. */
+    uintptr_t chunk = (uintptr_t)0x7f3a5c400000; /* any CHUNK-aligned address */
+    for (unsigned c = 0; c < NSMALL; c++) {
+        const struct class_facts *f = class_facts_at((size_t)c << CLASS_OFFSET_SHIFT);
+        uint32_t size = f->size, nregs = f->nregs;
+        cr_assert_eq(size, class_size(c));
+        cr_assert_eq(nregs, size_classes[c].nregs);
+        cr_assert_eq((size >> f->shift) * f->inverse, 1, "class %u", c);
+        cr_assert_eq(size >> f->shift & 1, 1, "class %u", c);
+        size_t run = (size_t)size_classes[c].run_pages * PAGE;
+        uintptr_t bases[] = {chunk + CHUNK_HEADER_PAGES * PAGE, chunk + CHUNK - run};
+        size_t bad = 0;
+        for (int b = 0; b < 2; b++) {
+            uint32_t product = (uint32_t)bases[b] * f->inverse;
+            for (uintptr_t p = bases[b] - PAGE; p < bases[b] + run + PAGE && p < chunk + CHUNK; p++) {
+                uint32_t i = region_index32((uint32_t)p * f->inverse - product, f->shift);
+                intptr_t o = (intptr_t)(p - bases[b]);
+                bool starts = o >= 0 && o % size == 0 && (size_t)o / size < nregs;
+                bad += (i < nregs) != starts || (starts && i != (size_t)o / size);
+            }
+            for (uintptr_t p = chunk; p < chunk + CHUNK; p += 7) {
+                intptr_t o = (intptr_t)(p - bases[b]);
+                bool starts = o >= 0 && o % size == 0 && (size_t)o / size < nregs;
+                bad += (region_index32((uint32_t)p * f->inverse - product, f->shift) < nregs) != starts;
+            }
+        }
+        cr_assert_eq(bad, 0, "class %u: %zu offsets misjudged", c, bad);
+    }
+    cr_assert_eq(class_facts_at(CLASS_NONE_OFFSET)->nregs, 0, "the entry past the last class has no regions");
+}
+
 Test(size_class, class_offsets_follow_the_classes) {
     for (size_t s = 0; s <= SMALL_MAX; s++)
         cr_assert_eq(size_to_class_offset(s), (size_t)size_to_class(s) << CLASS_OFFSET_SHIFT, "size %zu", s);
