@@ -71,16 +71,6 @@ def header(rows):
     for idx, size, pages, nregs, waste in rows:
         out.append("    {%d, %d, %d}, \\" % (size, pages, nregs))
     out.append("")
-    # The fast paths' region test (chunk.h, page_region_at()): per class,
-    # the inverse of the size's odd part modulo 2^32 and the size's
-    # trailing zero bits; the entry after the last class names no class.
-    out.append("#define CLASS_FACTS_TABLE \\")
-    for idx, size, pages, nregs, waste in rows:
-        shift = (size & -size).bit_length() - 1
-        inverse = pow(size >> shift, -1, 1 << 32)
-        out.append("    {%#010xu, %d, %d, %d}, \\" % (inverse, nregs, size, shift))
-    out.append("    {0, 0, 0, 0}, \\")
-    out.append("")
     lookup = []
     cls = 0
     for i in range(smax // 8 + 1):

@@ -373,7 +373,7 @@ void arena_check(struct arena *a) {
             for (size_t i = page; i < page + r->npages; i++)
                 if (c->classes[i].cls_offset != want_off ||
                     (r->kind == RUN_SMALL &&
-                     c->classes[i].base_product != (uint32_t)(uintptr_t)r->base * class_facts[r->cls].inverse))
+                     c->classes[i].base_product != (uint32_t)(uintptr_t)r->base * class_facts_at(want_off)->inverse))
                     report_fatal("arena check: a page's class entry disagrees with its run");
             if (r->kind == RUN_FREE_DIRTY)
                 c_dirty += r->npages;

@@ -55,7 +55,7 @@ static void chunk_init(struct chunk *c, struct arena *a) {
 void chunk_set_page_classes(char *base, size_t npages, unsigned cls) {
     struct chunk *c = chunk_of(base);
     size_t first = chunk_page(c, base);
-    const struct class_facts *f = &class_facts[cls];
+    const struct class_facts *f = class_facts_at((size_t)cls << CLASS_OFFSET_SHIFT);
     struct page_class e = {(uint32_t)(uintptr_t)base * f->inverse, cls << CLASS_OFFSET_SHIFT};
     for (size_t i = 0; i < npages; i++)
         c->classes[first + i] = e;

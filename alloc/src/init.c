@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "lock.h"
 #include "os.h"
+#include "rtree.h"
 #include "vg.h"
 
 #if QUARRY_CONFIG_VALGRIND
@@ -64,6 +65,7 @@ static bool init_locked(void) {
         opt_tcache = false;
     conf_init();
     vg_boot();
+    rtree_boot();
     unsigned n = opt_narenas != 0 ? opt_narenas : 4 * os_ncpus();
     struct arena **table = base_alloc(n * sizeof(*table));
     if (table == NULL)

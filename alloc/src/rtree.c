@@ -4,9 +4,11 @@
 
 void **rtree_root[(size_t)1 << RTREE_ROOT_BITS];
 lock_t rtree_lock = LOCK_INITIALIZER;
-uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
+struct fast_tables fast_tables;
 /* The kind rtree_set() gives an arena chunk (rtree.h). */
 static uint8_t arena_chunk_kind = CHUNK_ARENA_UNKEYED;
+
+void rtree_boot(void) { class_facts_fill(fast_tables.class_facts); }
 
 void rtree_keys_in_force(void) { __atomic_store_n(&arena_chunk_kind, CHUNK_ARENA, __ATOMIC_RELEASE); }
 
@@ -35,6 +37,6 @@ bool rtree_set(uintptr_t chunk_addr, void *value) {
     uint8_t kind = value == NULL                ? CHUNK_NONE
                    : value == RTREE_ARENA_CHUNK ? __atomic_load_n(&arena_chunk_kind, __ATOMIC_ACQUIRE)
                                                 : CHUNK_HUGE;
-    __atomic_store_n(&chunk_kinds[chunk_addr >> LG_CHUNK], kind, __ATOMIC_RELEASE);
+    __atomic_store_n(&fast_tables.chunk_kinds[chunk_addr >> LG_CHUNK], kind, __ATOMIC_RELEASE);
     return true;
 }

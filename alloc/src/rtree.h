@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "lock.h"
+#include "size_class.h"
 
 /* Registry value of a chunk that belongs to an arena; any other non-NULL
  * value is the struct huge of the huge allocation starting at that chunk. */
@@ -35,13 +36,31 @@ extern lock_t rtree_lock;
  * block must not even be read); every fast path sends its pointers to the
  * slow paths, whose tests do not trust the key. */
 enum chunk_kind { CHUNK_NONE = 0, CHUNK_ARENA = 1, CHUNK_HUGE = 2, CHUNK_ARENA_UNKEYED = 3 };
-extern HIDDEN uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
+
+/* The byte map, and the class facts (size_class.h) that the fast paths
+ * read after it, in one object: the address the chunk-kind test takes
+ * then reaches the facts too (at a constant offset that the addressing
+ * absorbs), one instruction less on every lookup (docs/design.md).
+ * rtree_boot() fills the facts, at start-up, before any chunk exists. */
+struct fast_tables {
+    uint8_t chunk_kinds[(size_t)1 << (RTREE_ADDR_BITS - LG_CHUNK)];
+    struct class_facts class_facts[NSMALL + 1];
+};
+extern HIDDEN struct fast_tables fast_tables;
+
+void rtree_boot(void);
+
+/* The facts of the class at offset off (a class offset, or
+ * CLASS_NONE_OFFSET). */
+static ALWAYS_INLINE const struct class_facts *class_facts_at(size_t off) {
+    return (const struct class_facts *)((const char *)fast_tables.class_facts + off);
+}
 
 /* Whether addr is in an arena chunk of kind CHUNK_ARENA. */
 static ALWAYS_INLINE bool is_keyed_arena_chunk(uintptr_t addr) {
     uintptr_t index = addr >> LG_CHUNK;
-    return likely(index < sizeof(chunk_kinds)) &&
-           __atomic_load_n(&chunk_kinds[index], __ATOMIC_RELAXED) == CHUNK_ARENA;
+    return likely(index < sizeof(fast_tables.chunk_kinds)) &&
+           __atomic_load_n(&fast_tables.chunk_kinds[index], __ATOMIC_RELAXED) == CHUNK_ARENA;
 }
 
 /* The free key is in force from now on: arena chunks registered after

@@ -37,9 +37,10 @@ static ALWAYS_INLINE size_t class_size(unsigned cls) { return size_classes[cls].
 
 /* What the fast paths need of a class, found from the class offset that a
  * chunk's per-page entry holds (chunk.h), so that they never read a run's
- * descriptor: 32 bytes an entry, indexed by class offset. The entry at
- * CLASS_NONE_OFFSET has no regions: the offset of every page that is not
- * in a small run, whose region test then always fails. */
+ * descriptor: 32 bytes an entry, indexed by class offset (the table is
+ * rtree.h's fast_tables.class_facts). The entry at CLASS_NONE_OFFSET has
+ * no regions: the offset of every page that is not in a small run, whose
+ * region test then always fails. */
 struct class_facts {
     uint32_t inverse; /* of the size's odd part, modulo 2^32 */
     uint32_t nregs;
@@ -48,11 +49,9 @@ struct class_facts {
 } __attribute__((aligned(32)));
 
 #define CLASS_NONE_OFFSET (NSMALL << CLASS_OFFSET_SHIFT)
-extern HIDDEN const struct class_facts class_facts[NSMALL + 1];
 
-static ALWAYS_INLINE const struct class_facts *class_facts_at(size_t off) {
-    return (const struct class_facts *)((const char *)class_facts + off);
-}
+/* Fills the NSMALL + 1 entries of a class facts table. */
+void class_facts_fill(struct class_facts *facts);
 
 /* Division of an offset by a class size, exact or refused, in one
  * multiply. With size = odd << shift and inverse = odd^-1 (mod 2^64),

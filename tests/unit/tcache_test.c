@@ -409,7 +409,7 @@ Test(tcache, large_blocks_are_sized_resized_and_reported_without_the_registry) {
  * none, and every pointer takes the slow paths. */
 Test(tcache, fast_paths_read_blocks_only_in_keyed_chunks) {
     void *p = quarry_malloc(48);
-    uint8_t kind = chunk_kinds[(uintptr_t)p >> LG_CHUNK];
+    uint8_t kind = fast_tables.chunk_kinds[(uintptr_t)p >> LG_CHUNK];
     if (vg_active)
         cr_assert_eq(kind, CHUNK_ARENA_UNKEYED, "an arena chunk is keyed under memcheck");
     else
@@ -537,7 +537,7 @@ Test(tcache, caches_live_in_guarded_metadata_memory_not_among_user_blocks) {
     quarry_free(quarry_malloc(16)); /* the cache exists from here */
     struct tcache *tc = thread_tcache;
     cr_assert(tcache_is_real(tc));
-    cr_assert_eq(chunk_kinds[(uintptr_t)tc >> LG_CHUNK], CHUNK_NONE, "a thread cache sits in a chunk of quarry's");
+    cr_assert_eq(fast_tables.chunk_kinds[(uintptr_t)tc >> LG_CHUNK], CHUNK_NONE, "a thread cache sits in a chunk of quarry's");
     cr_assert_null(rtree_get((uintptr_t)tc));
     char here[8], before[8];
     maps_around((uintptr_t)tc, here, before);
