@@ -125,6 +125,7 @@ struct chunk {
     /* Indexed by page number in the chunk; the header's own entries stay
      * NULL, so a pointer into the header finds no run. */
     struct run *map[CHUNK_NPAGES];
+    /* The fast paths' entries, exact for every page (page_region_at()). */
     struct page_class classes[CHUNK_NPAGES];
 };
 
