@@ -87,10 +87,6 @@ static struct chunk *map_chunk(void) {
         }
         c->cached[0] = 0;
     }
-    if (!rtree_set((uintptr_t)c, RTREE_ARENA_CHUNK)) {
-        unmap_chunk(c);
-        return NULL;
-    }
     return c;
 }
 
@@ -110,7 +106,6 @@ struct chunk *chunk_alloc(struct arena *a, bool *lazy) {
     lock_release(&chunk_pool_lock);
     if (c != NULL) {
         *lazy = c->lazy_purged;
-        rtree_set((uintptr_t)c, RTREE_ARENA_CHUNK); /* its leaf exists: cannot fail */
     } else {
         *lazy = false;
         c = map_chunk();
@@ -118,7 +113,15 @@ struct chunk *chunk_alloc(struct arena *a, bool *lazy) {
             return NULL;
         c->lazy_purged = false;
     }
+    /* The header first, then the registry: a stray pointer into the chunk
+     * that the fast paths see as quarry's already finds every page
+     * naming no run and no class (a zeroed page entry would read as
+     * class 0). */
     chunk_init(c, a);
+    if (!rtree_set((uintptr_t)c, RTREE_ARENA_CHUNK)) { /* a retained chunk's leaf exists: cannot fail */
+        unmap_chunk(c);
+        return NULL;
+    }
     return c;
 }
 

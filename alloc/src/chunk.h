@@ -122,8 +122,8 @@ struct chunk {
      * while it is retained, recycled when it is unmapped; NULL without
      * opt_safe. */
     uint64_t *cached;
-    /* Indexed by page number in the chunk; the header's own entries stay
-     * NULL, so a pointer into the header finds no run. */
+    /* Indexed by page number in the chunk; the header's own entries name
+     * run_none, so a pointer into the header finds no run. */
     struct run *map[CHUNK_NPAGES];
     /* The fast paths' entries, exact for every page (page_region_at()). */
     struct page_class classes[CHUNK_NPAGES];
@@ -221,8 +221,9 @@ static ALWAYS_INLINE struct run *large_run_at(const void *p) {
 /* The small run whose region p is the start of, or NULL, and the region's
  * index: one page-map load, one descriptor, one multiply. Pages of the
  * chunk header map to run_none, whose small_nregs is 0 as every run's
- * but a small one's. This is the one definition of "p starts a region"
- * that free(), malloc_usable_size(), realloc() and the bins share. */
+ * but a small one's. The locked paths' test (the bins' flush,
+ * block_find()), which holds under the bin lock; the fast paths take the
+ * same test from the page's entry (page_region_at() below). */
 static ALWAYS_INLINE struct run *run_region_at(const void *p, uint32_t *index) {
     struct run *r = run_of_page(p);
     uint64_t i = region_index((uintptr_t)p - (uintptr_t)r->base, r->div_inverse, r->div_shift);

@@ -22,9 +22,10 @@ static ALWAYS_INLINE unsigned size_to_class(size_t size) {
 }
 
 /* A class's byte offset in per-class arrays of 32-byte entries (the thread
- * cache's stacks, tcache.h): class << CLASS_OFFSET_SHIFT, kept ready in
- * the size lookup and in each run so that malloc and free reach their
- * cache bin without a shift. */
+ * cache's stacks, tcache.h, and the class facts): class <<
+ * CLASS_OFFSET_SHIFT, kept ready in the size lookup and in each small
+ * run's page entries (chunk.h) so that malloc and free reach their cache
+ * bin without a shift. */
 #define CLASS_OFFSET_SHIFT 5
 extern const uint16_t size_to_class_offset_table[SMALL_MAX / 8 + 1];
 

@@ -401,7 +401,7 @@ static void arena_json(struct printer *p, struct nest *n, const struct what *w, 
         json_close(p, n, "]");
     }
     if (w->large) {
-        /* Only classes ever used: 1021 per arena would drown the rest. */
+        /* Only classes ever used: 1019 per arena would drown the rest. */
         json_open(p, n, "lextents", "[");
         struct large_class_stats l[64];
         for (unsigned first = 0; first < RUN_PAGES_MAX; first += 64) {
