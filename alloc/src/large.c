@@ -44,10 +44,9 @@ void *large_malloc(struct arena *a, size_t size, size_t align, bool zero) {
     return r->base;
 }
 
-void large_free(void *ptr, const char *func) {
-    struct chunk *c = chunk_of(ptr);
-    struct arena *a = chunk_arena(c, func);
-    lock_acquire(&a->lock);
+/* Under a->lock: frees the large block at ptr, which must start a large
+ * run of a (reported through func otherwise, the lock dropped first). */
+static void free_locked(struct arena *a, void *ptr, const char *func) {
     struct run *r = large_run_at(ptr);
     if (unlikely(r == NULL || (opt_safe && chunk_cached_get(ptr)))) {
         lock_release(&a->lock);
@@ -56,8 +55,32 @@ void large_free(void *ptr, const char *func) {
     stats_sub(a, r->npages);
     vg_free(ptr);
     arena_run_dalloc(a, r);
+}
+
+void large_free(void *ptr, const char *func) {
+    struct arena *a = chunk_arena(chunk_of(ptr), func);
+    lock_acquire(&a->lock);
+    free_locked(a, ptr, func);
     purge_after_free(a);
     lock_release(&a->lock);
+}
+
+void large_free_batch(void **items, unsigned n, const char *func) {
+    while (n > 0) {
+        struct arena *a = chunk_arena(chunk_of(items[0]), func);
+        unsigned deferred = 0;
+        lock_acquire(&a->lock);
+        for (unsigned i = 0; i < n; i++) {
+            void *p = items[i];
+            if (chunk_arena(chunk_of(p), func) != a)
+                items[deferred++] = p;
+            else
+                free_locked(a, p, func);
+        }
+        purge_after_free(a);
+        lock_release(&a->lock);
+        n = deferred;
+    }
 }
 
 bool large_resize(struct run *r, size_t size) {

@@ -13,6 +13,9 @@ void *large_malloc(struct arena *a, size_t size, size_t align, bool zero);
  * still starts a large run: a block freed twice (say by two threads'
  * caches) is reported through report_invalid_pointer(func, ptr). */
 void large_free(void *ptr, const char *func);
+/* large_free() of n blocks, with one acquisition of each arena's lock for
+ * the blocks of that arena: a thread cache's flush. Reorders items. */
+void large_free_batch(void **items, unsigned n, const char *func);
 /* Resizes large run r in place to page_ceil(size) bytes: shrinking always
  * works (unless metadata memory runs out), growing when the following
  * pages are free. */

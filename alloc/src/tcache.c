@@ -271,8 +271,7 @@ static void flush_oldest(struct tcache *tc, unsigned bin, unsigned n) {
     if (bin < NSMALL) {
         bin_free_batch(bin, b->base, n);
     } else {
-        for (unsigned i = 0; i < n; i++)
-            large_free(b->base[i], "free");
+        large_free_batch(b->base, n, "free");
     }
     unsigned left = tcache_bin_count(b) - n;
     memmove(b->base, b->base + n, left * sizeof(void *));

@@ -307,6 +307,58 @@ static void sized_free_of_an_interior_pointer(void *arg) {
     quarry_free_sized(a + 16, 16);
 }
 
+enum { NLARGE = 8 };
+
+struct large_blocks {
+    void *p[NLARGE];
+    struct arena *arena;
+};
+
+/* Two-page blocks of the calling thread's arena. */
+static void *make_large_blocks(void *arg) {
+    struct large_blocks *m = arg;
+    for (int i = 0; i < NLARGE; i++)
+        m->p[i] = quarry_malloc(2 * PAGE);
+    m->arena = thread_arena;
+    return NULL;
+}
+
+static size_t live_two_page_runs(struct arena *a) {
+    lock_acquire(&a->lock);
+    size_t n = a->large[1].curruns;
+    lock_release(&a->lock);
+    return n;
+}
+
+/* A flush takes each arena's lock once for its blocks of that arena
+ * (large_free_batch()): blocks of two arenas, interleaved in the cache,
+ * each go back to their own. */
+Test(tcache, a_flush_gives_large_blocks_of_two_arenas_back_each_to_its_own) {
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("memcheck keeps large blocks out of the caches");
+    quarry_free(quarry_malloc(64)); /* bind this thread to an arena first */
+    struct large_blocks theirs, mine;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, make_large_blocks, &theirs), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    tcache_flush(thread_tcache);
+    make_large_blocks(&mine);
+    cr_assert_neq(theirs.arena, mine.arena, "the other thread had an arena of its own");
+    size_t their_runs = live_two_page_runs(theirs.arena), my_runs = live_two_page_runs(mine.arena);
+    struct tcache_bin *b = my_bin(tcache_large_bin(2));
+    cr_assert_geq(tcache_bin_cap(b), 2 * NLARGE);
+    for (int i = 0; i < NLARGE; i++) {
+        quarry_free(theirs.p[i]);
+        quarry_free(mine.p[i]);
+    }
+    cr_assert_eq(tcache_bin_count(b), 2 * NLARGE, "all cached");
+    cr_assert_eq(live_two_page_runs(theirs.arena), their_runs);
+    tcache_flush(thread_tcache);
+    cr_assert_eq(tcache_bin_count(b), 0);
+    cr_assert_eq(live_two_page_runs(theirs.arena), their_runs - NLARGE);
+    cr_assert_eq(live_two_page_runs(mine.arena), my_runs - NLARGE);
+}
+
 static void *large_block;
 
 static void *free_large_and_flush(void *arg) {
