@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "report.h"
-#include "tcache.h"
 
 unsigned opt_narenas = 0;
 int opt_lg_dirty_mult = 2;

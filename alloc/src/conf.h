@@ -18,6 +18,9 @@ extern int opt_lg_dirty_mult; /* -1: never purge */
 extern unsigned opt_purge;    /* enum purge_mode */
 extern bool opt_tcache;
 extern size_t opt_tcache_max;
+/* The largest tcache_max accepted: large classes are whole pages, one
+ * cache bin each (tcache.h). */
+#define TCACHE_MAX_LIMIT ((size_t)1 << 20)
 extern bool opt_retain;
 extern unsigned opt_thp;      /* enum thp_mode */
 extern bool opt_junk;

@@ -13,10 +13,11 @@
 #define QUARRY_TCACHE_H
 
 #include "common.h"
+#include "conf.h"
 #include "size_class.h"
 
-/* Large classes are whole pages: class NSMALL + pages - 1. */
-#define TCACHE_MAX_LIMIT ((size_t)1 << 20)
+/* Large classes are whole pages: class NSMALL + pages - 1, up to
+ * TCACHE_MAX_LIMIT (conf.h). */
 #define TCACHE_NBINS_MAX (NSMALL + (TCACHE_MAX_LIMIT >> LG_PAGE))
 #define TCACHE_LARGE_CAP 20
 /* One GC step (one bin examined) every this many frees into the cache. */
