@@ -15,7 +15,6 @@ unsigned opt_thp = THP_DEFAULT;
 bool opt_junk = false;
 bool opt_zero = false;
 bool opt_safe = QUARRY_CONFIG_DEBUG;
-bool opt_abort_on_error = false;
 bool opt_stats_print = false;
 int opt_decay_ms = 10000;
 bool opt_background_thread = false;

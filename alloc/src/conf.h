@@ -28,7 +28,8 @@ extern bool opt_zero;
 /* Double frees caught at the second free whatever the block holds: a bit
  * per cached block beside its chunk (tcache.h); on in debug builds. */
 extern bool opt_safe;
-extern bool opt_abort_on_error;
+/* opt_abort_on_error is report.h's: the messages it turns into aborts
+ * live there. */
 extern bool opt_stats_print;
 /* Dirty pages younger than this stay for reuse (purge.h); -1: age never
  * purges, only the lg_dirty_mult bound does. */

@@ -15,6 +15,7 @@
 #include "heapmap.h"
 #include "init.h"
 #include "reclaim.h"
+#include "report.h"
 #include "tcache.h"
 
 /* ---- constants --------------------------------------------------------- */

@@ -1,6 +1,5 @@
 #include "report.h"
 
-#include "conf.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -67,6 +66,8 @@ void report_corruption(const char *func, const char *what, const void *ptr) {
     msg_emit(&m);
     abort();
 }
+
+bool opt_abort_on_error = false;
 
 void report_fatal(const char *what) {
     struct msg m = {.len = 0};
