@@ -334,8 +334,6 @@ static size_t live_two_page_runs(struct arena *a) {
  * (large_free_batch()): blocks of two arenas, interleaved in the cache,
  * each go back to their own. */
 Test(tcache, a_flush_gives_large_blocks_of_two_arenas_back_each_to_its_own) {
-    if (RUNNING_ON_VALGRIND)
-        cr_skip_test("memcheck keeps large blocks out of the caches");
     quarry_free(quarry_malloc(64)); /* bind this thread to an arena first */
     struct large_blocks theirs, mine;
     pthread_t t;
