@@ -1,6 +1,5 @@
 #include "report.h"
 
-
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>

@@ -22,8 +22,8 @@ NORETURN COLD void report_invalid_pointer(const char *func, const void *ptr);
 /* "quarry: <func>(): <what> 0x..." and abort(): heap corruption that the
  * metadata shows (a block or a header overwritten). */
 NORETURN COLD void report_corruption(const char *func, const char *what, const void *ptr);
-/* The abort_on_error option (conf.c reads it): out of memory, and a bad
- * option's warning, abort instead of going on. */
+/* The abort_on_error option (set by conf.c from the options): out of
+ * memory, and a bad option's warning, abort instead of going on. */
 extern bool opt_abort_on_error;
 /* Sets errno to ENOMEM and returns NULL; with opt_abort_on_error, says
  * "quarry: out of memory" and aborts instead. */
